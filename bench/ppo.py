@@ -1,0 +1,168 @@
+"""Benchmark: one full PPO iteration (rollout + score + update), phase by phase, vs a naive version of it.
+
+    python bench/ppo.py                      # CPU, 1 thread, ~1 minute
+    python bench/ppo.py --repeats 20 --threads 2
+
+Setting (the one TRL's PPO was timed at on this machine, /work/shared/reference/facts.md: ~0.8 s/iteration):
+16 prompts of a fixed length x exactly 32 new tokens (eos_id=-1, never sampled), four separate GPTs (policy,
+reference, reward model, critic) of 4 layers x 128 dims x 4 heads, fp32, 1 thread, 1 epoch, 1 minibatch, the
+default tokenizer (train_bpe on World().corpus(), vocab 512). Prompts: real training prompts of the world with at
+least --prompt-len tokens, cut to their last --prompt-len tokens. Weights are random (speed does not depend on
+them): the reference is a copy of the policy and the critic a copy of the reward model, as in train_ppo.py.
+
+"ours" calls train_ppo's own rollout, score and update with a train_ppo.Config (the same mathematics as training).
+"naive" is the same iteration written the straightforward way from the same building blocks: no KV cache
+(generate(use_cache=False)), an extra policy forward pass for the old log-probs, and prompts left-padded to a
+fixed width (--naive-width) instead of the batch's own longest prompt. Both run in this process, interleaved.
+"""
+import argparse
+import copy
+import os
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import train_ppo  # noqa: E402
+from nano_rlhf.common import make_optimizer  # noqa: E402
+from nano_rlhf.data import left_pad  # noqa: E402
+from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,  # noqa: E402
+                             response_logits, response_values, token_logprobs)
+from nano_rlhf.tokenizer import train_bpe  # noqa: E402
+from nano_rlhf.world import World  # noqa: E402
+
+TRL_SECONDS = 0.8     # TRL 1.12 PPO at this setting on this machine (reference facts)
+TARGET_SECONDS = 0.4
+
+
+def build(cfg: GPTConfig, cp: train_ppo.Config, seed: int):
+    """policy, reference, RM, critic and the two optimisers, as train_ppo.main builds them."""
+    torch.manual_seed(seed)
+    policy, rm = GPT(cfg), ValueModel(cfg)
+    ref, critic = copy.deepcopy(policy).eval(), copy.deepcopy(rm)
+    rm.eval()
+    for m in (ref, rm):
+        m.requires_grad_(False)
+    return policy, ref, rm, critic, make_optimizer(policy.parameters(), cp.lr), make_optimizer(critic.parameters(),
+                                                                                            cp.critic_lr)
+
+
+def ours(models, p_idx, p_mask, cp, pad_id, gen, norm):
+    """train_ppo's three phases; returns their seconds."""
+    policy, ref, rm, critic, opt_pi, opt_v = models
+    t0 = time.perf_counter()
+    exp = train_ppo.rollout(policy, p_idx, p_mask, cp, cp.max_new_tokens, -1, pad_id, gen, nullcontext)
+    t1 = time.perf_counter()
+    train_ppo.score(exp, policy, ref, rm, critic, norm, cp, cp.beta, nullcontext)
+    t2 = time.perf_counter()
+    train_ppo.update(exp, policy, critic, opt_pi, opt_v, cp, gen, nullcontext)
+    t3 = time.perf_counter()
+    assert exp.tokens.shape == (p_idx.size(0), cp.max_new_tokens) and bool(exp.mask.all())
+    return t1 - t0, t2 - t1, t3 - t2
+
+
+def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
+    """The same iteration without the KV cache, with an extra old-log-prob pass and fixed-width padding."""
+    policy, ref, rm, critic, opt_pi, opt_v = models
+    T = cp.temperature
+    t0 = time.perf_counter()
+    policy.eval()
+    g = generate(policy, p_idx, p_mask, cp.max_new_tokens, -1, pad_id, temperature=T, generator=gen,
+                 use_cache=False)
+    seq, attn, P, mask = torch.cat([p_idx, g.tokens], 1), torch.cat([p_mask, g.mask], 1), p_idx.size(1), g.mask.float()
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        old_lp = token_logprobs(response_logits(policy, seq, attn, P), g.tokens, T) * mask    # the extra pass
+        ref_lp = token_logprobs(response_logits(ref, seq, attn, P), g.tokens, T) * mask
+        old_v = response_values(critic, seq, attn, P) * mask
+        scores = norm["gain"] * last_token_values(rm(seq, attn), attn) + norm["bias"]
+    scores = torch.where(g.ended, scores, torch.full_like(scores, cp.no_eos_penalty))
+    rewards = train_ppo.kl_penalty_rewards(old_lp, ref_lp, scores, mask, cp.beta, cp.kl_estimator)
+    adv, returns = train_ppo.gae(rewards, old_v, mask, cp.gamma, cp.lam)
+    adv = train_ppo.whiten(adv, mask)
+    t2 = time.perf_counter()
+    policy.train()
+    critic.train()
+    logits = response_logits(policy, seq, attn, P)                   # 1 epoch x 1 minibatch = the whole batch
+    values = response_values(critic, seq, attn, P)
+    pg_loss, _ = train_ppo.policy_loss(token_logprobs(logits, g.tokens, T), old_lp, adv, mask, cp.clip_eps)
+    vf_loss = train_ppo.value_loss(values, old_v, returns, mask, cp.vf_clip)
+    for opt, loss, model in ((opt_pi, pg_loss, policy), (opt_v, vf_loss, critic)):
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cp.grad_clip)
+        opt.step()
+    with torch.no_grad():
+        float(train_ppo.masked_mean(entropy_from_logits(logits, T), mask))   # the same logged stat as update
+    t3 = time.perf_counter()
+    return t1 - t0, t2 - t1, t3 - t2
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=10, help="timed iterations per variant")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    ap.add_argument("--batch", type=int, default=16, help="prompts per iteration")
+    ap.add_argument("--prompt-len", type=int, default=16, help="tokens per prompt (fixed)")
+    ap.add_argument("--new-tokens", type=int, default=32, help="exactly this many sampled tokens per prompt")
+    ap.add_argument("--naive-width", type=int, default=64, help="naive: prompts left-padded to this width")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    world = World()
+    tok = train_bpe([p + r for p, r in world.corpus()], 512)
+    ids = [tok.encode(p.text) for p in world.train_prompts]
+    prompts = [s[-args.prompt_len:] for s in ids if len(s) >= args.prompt_len][:args.batch]
+    assert len(prompts) == args.batch, f"only {len(prompts)} prompts have >= {args.prompt_len} tokens"
+    p_idx, p_mask = left_pad(prompts, tok.pad_id)                                  # (B, P): no pads
+    assert args.naive_width >= args.prompt_len, "--naive-width must be >= --prompt-len"
+    n_pad = args.naive_width - args.prompt_len                                      # naive: fixed-width padding
+    w_idx = torch.cat([torch.full((args.batch, n_pad), tok.pad_id), p_idx], 1)
+    w_mask = torch.cat([torch.zeros(args.batch, n_pad, dtype=p_mask.dtype), p_mask], 1)
+
+    block = max(96, args.naive_width + args.new_tokens)
+    cfg = GPTConfig(block_size=block, vocab_size=tok.vocab_size, n_layer=4, n_head=4, n_embd=128)
+    cp = train_ppo.Config(batch_size=args.batch, epochs=1, minibatches=1, max_new_tokens=args.new_tokens,
+                          threads=args.threads, seed=args.seed)
+    norm = {"gain": 1.0, "bias": 0.0}
+    variants = {"ours": (ours, build(cfg, cp, args.seed), p_idx, p_mask),
+                "naive": (naive, build(cfg, cp, args.seed), w_idx, w_mask)}
+    print(f"tokenizer: train_bpe on World().corpus(), vocab {tok.vocab_size}; model {cfg.n_layer} layers x "
+          f"{cfg.n_embd} dims x {cfg.n_head} heads ({variants['ours'][1][0].num_params() / 1e6:.2f}M params) x 4 "
+          f"models, block_size {block}, fp32, threads {torch.get_num_threads()}")
+    print(f"{args.batch} prompts x {args.prompt_len} tokens (naive: left-padded to {args.naive_width}) x exactly "
+          f"{args.new_tokens} new tokens; Config(batch_size={cp.batch_size}, epochs={cp.epochs}, "
+          f"minibatches={cp.minibatches}); {args.repeats} timed iterations after {args.warmup} warm-up, "
+          "interleaved\n")
+
+    times = {name: [] for name in variants}
+    gens = {name: torch.Generator().manual_seed(args.seed) for name in variants}
+    for i in range(args.warmup + args.repeats):
+        for name, (fn, models, idx, mask) in variants.items():
+            t = fn(models, idx, mask, cp, tok.pad_id, gens[name], norm)
+            if i >= args.warmup:
+                times[name].append((*t, sum(t)))
+
+    def cell(xs):
+        med = statistics.median(xs)
+        return f"{med:.3f} [{min(xs):.3f}-{max(xs):.3f}]", med
+
+    print(f"{'phase':<8} | {'ours s: median [min-max]':>25} | {'samples/s':>9} | {'naive s: median [min-max]':>26} | "
+          f"{'samples/s':>9} | naive/ours")
+    print("-" * 100)
+    for k, phase in enumerate(("rollout", "score", "update", "total")):
+        (a, ma), (b, mb) = (cell([t[k] for t in times[n]]) for n in ("ours", "naive"))
+        print(f"{phase:<8} | {a:>25} | {args.batch / ma:9.1f} | {b:>26} | {args.batch / mb:9.1f} | {mb / ma:9.1f}x")
+    med = statistics.median(t[3] for t in times["ours"])
+    print(f"\ntotal = median of per-iteration sums; score includes rewards, GAE and whitening. Reference: TRL 1.12 "
+          f"PPO at this setting on this machine ~{TRL_SECONDS} s/iteration -> ours {TRL_SECONDS / med:.1f}x faster. "
+          f"Target <= {TARGET_SECONDS} s median: {'met' if med <= TARGET_SECONDS else 'NOT met'} ({med:.3f} s).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""nano-rlhf: SFT -> reward model -> PPO, from scratch."""

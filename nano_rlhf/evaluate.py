@@ -1,0 +1,180 @@
+"""Sampling a policy and scoring it with the tiny world's simulated human (for reporting only: gold isolation)."""
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nano_rlhf.common import mean_se
+from nano_rlhf.data import left_pad
+from nano_rlhf.model import GPT, generate
+from nano_rlhf.tokenizer import Tokenizer
+from nano_rlhf.world import World
+
+
+@dataclass
+class Sample:
+    prompt: str
+    response: str       # decoded text, without the EOS
+    tokens: list        # response token ids, EOS included when it ended
+    ended: bool         # emitted EOS within the length limit
+
+
+@torch.no_grad()
+def sample_policy(model: GPT, tok: Tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float = 1.0,
+                  batch_size: int = 256, device="cpu", seed: int = 0, autocast=nullcontext,
+                  top_k: int | None = None) -> list[Sample]:
+    """One sample per prompt (repeat prompts for more), in batches, plain sampling from the full softmax."""
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        chunk = prompts[i:i + batch_size]
+        idx, mask = left_pad([tok.encode(p) for p in chunk], tok.pad_id, device)
+        with autocast():
+            g = generate(model, idx, mask, max_new_tokens, tok.eos_id, tok.pad_id, temperature=temperature,
+                         top_k=top_k, generator=gen)
+        for j, p in enumerate(chunk):
+            toks = g.tokens[j, :int(g.mask[j].sum())].tolist()
+            out.append(Sample(p, tok.decode(toks), toks, bool(g.ended[j])))
+    model.train(was_training)
+    return out
+
+
+def gold_scores(world: World, samples: list[Sample]):
+    """The simulated human's score of each sample -> list of GoldScore."""
+    return [world.gold_reward(s.prompt, s.response, ended=s.ended) for s in samples]
+
+
+def gold_report(world: World, samples: list[Sample]) -> dict:
+    """Mean gold reward with its standard error, mean of each component, EOS rate, n."""
+    scores = gold_scores(world, samples)
+    mean, se = mean_se([s.total for s in scores])
+    comps = {k: mean_se([s.components[k] for s in scores])[0] for k in scores[0].components}
+    eos = mean_se([float(s.ended) for s in samples])
+    return {"gold_reward": mean, "gold_reward_se": se, "gold_components": comps, "eos_rate": eos[0],
+            "n": len(samples)}
+
+
+def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float) -> dict:
+    """Gold-judged win rate of `ours` against `theirs`, paired by prompt (ties count half), with SEs.
+
+    Also the soft win rate mean sigmoid((g_ours - g_theirs) / tau): the probability that the simulated labeler
+    (Bradley-Terry noise, temperature tau) prefers ours, averaged.
+    """
+    assert [s.prompt for s in ours] == [s.prompt for s in theirs], "samples must be paired by prompt"
+    g1 = np.array([s.total for s in gold_scores(world, ours)])
+    g2 = np.array([s.total for s in gold_scores(world, theirs)])
+    wins = (g1 > g2) + 0.5 * (g1 == g2)
+    soft = 1.0 / (1.0 + np.exp(-(g1 - g2) / tau))
+    w, w_se = mean_se(wins)
+    s, s_se = mean_se(soft)
+    return {"win_rate": w, "win_rate_se": w_se, "soft_win_rate": s, "soft_win_rate_se": s_se, "n": len(g1)}
+
+
+def format_side_by_side(world: World, rows: list[tuple[str, Sample, Sample]], names=("SFT", "PPO")) -> str:
+    """A small text table: prompt, then each policy's answer with its gold score."""
+    lines = []
+    for prompt, a, b in rows:
+        lines.append(prompt.replace("\n", " "))
+        for name, s in zip(names, (a, b)):
+            g = world.gold_reward(s.prompt, s.response, ended=s.ended).total
+            lines.append(f"  {name:>4} [{g:+.2f}]{s.response}{'' if s.ended else ' …(no EOS)'}")
+    return "\n".join(lines)
+
+
+def _ranks(x):
+    """Ranks 0..n-1 with ties given their average rank (as Spearman's rho needs)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    for v in np.unique(x):              # average the ranks of tied values
+        tied = x == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def correlations(a, b) -> dict:
+    """Pearson and Spearman correlation of two equally long lists (NaN when either is constant)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return {"pearson": float("nan"), "spearman": float("nan"), "n": len(a)}
+    return {"pearson": float(np.corrcoef(a, b)[0, 1]),
+            "spearman": float(np.corrcoef(_ranks(a), _ranks(b))[0, 1]), "n": len(a)}
+
+
+@torch.no_grad()
+def score_samples(rm, tok: Tokenizer, samples: list[Sample], *, gain: float = 1.0, bias: float = 0.0,
+                  batch_size: int = 256, device="cpu", autocast=nullcontext) -> list[float]:
+    """Reward-model score of each (prompt, response) at its last real token, normalised as gain * r + bias."""
+    from nano_rlhf.data import right_pad
+    from nano_rlhf.model import last_token_values
+    out = []
+    for i in range(0, len(samples), batch_size):
+        chunk = samples[i:i + batch_size]
+        idx, mask = right_pad([tok.encode(s.prompt) + s.tokens for s in chunk], tok.pad_id, device)
+        with autocast():   # right padding: causal attention already keeps real tokens from seeing the pads
+            values = rm(idx)
+        out += (gain * last_token_values(values, mask) + bias).tolist()
+    return out
+
+
+def kl_per_token(logprobs, ref_logprobs):
+    """Per-token KL estimators for samples from pi (Schulman 2020, "Approximating KL divergence").
+
+    k1 = log pi - log pi_ref             unbiased, but a single sample can be negative
+    k3 = (r - 1) - log r, r = pi_ref/pi  unbiased too, always >= 0, lower variance
+    (B, T), (B, T) -> (B, T), (B, T)
+    """
+    log_ratio = logprobs - ref_logprobs
+    return log_ratio, torch.expm1(-log_ratio) + log_ratio
+
+
+@torch.no_grad()
+def response_logprobs(model, tok: Tokenizer, samples: list[Sample], temperature: float, device="cpu",
+                      autocast=nullcontext, batch_size: int = 256):
+    """Per-token log-probs (at temperature T) of each sample's response under `model` -> list of 1-D tensors."""
+    from nano_rlhf.data import left_pad, right_pad
+    from nano_rlhf.model import response_logits, token_logprobs
+    out = []
+    for i in range(0, len(samples), batch_size):
+        chunk = samples[i:i + batch_size]
+        p_idx, p_mask = left_pad([tok.encode(s.prompt) for s in chunk], tok.pad_id, device)
+        r_idx, r_mask = right_pad([s.tokens or [tok.pad_id] for s in chunk], tok.pad_id, device)
+        seq, mask = torch.cat([p_idx, r_idx], 1), torch.cat([p_mask, r_mask], 1)
+        with autocast():
+            logits = response_logits(model, seq, mask, p_idx.size(1))
+        lp = token_logprobs(logits, r_idx, temperature)
+        out += [lp[j, :len(s.tokens)].cpu() for j, s in enumerate(chunk)]
+    return out
+
+
+def policy_report(policy, ref, rm, reward_norm: dict, tok: Tokenizer, world: World, prompts: list[str], *,
+                  temperature: float, max_new_tokens: int, no_eos_penalty: float, tau: float, seed: int,
+                  sft_samples: list[Sample] | None = None, device="cpu", autocast=nullcontext) -> dict:
+    """Everything PPO reports on held-out prompts: gold (+ components), RM score, KL to the reference, the RM-gold
+    correlation on the policy's own samples, and the win rate against SFT samples of the same prompts."""
+    samples = sample_policy(policy, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                            device=device, seed=seed, autocast=autocast)
+    rep = gold_report(world, samples)
+    rm_scores = np.array(score_samples(rm, tok, samples, device=device, autocast=autocast, **reward_norm))
+    ended = np.array([s.ended for s in samples])
+    rm_scores = np.where(ended, rm_scores, no_eos_penalty)
+    lp = response_logprobs(policy, tok, samples, temperature, device, autocast)
+    ref_lp = response_logprobs(ref, tok, samples, temperature, device, autocast)
+    k1 = [float(kl_per_token(a, b)[0].sum()) for a, b in zip(lp, ref_lp)]
+    k3 = [float(kl_per_token(a, b)[1].sum()) for a, b in zip(lp, ref_lp)]
+    golds = np.array([s.total for s in gold_scores(world, samples)])
+    rep.update({
+        "rm_reward": mean_se(rm_scores)[0], "rm_reward_se": mean_se(rm_scores)[1],
+        "kl": mean_se(k1)[0], "kl_se": mean_se(k1)[1], "kl_k3": mean_se(k3)[0],
+        "rm_gold_correlation": correlations(rm_scores[ended], golds[ended]),
+        "response_length": float(np.mean([len(s.tokens) for s in samples])),
+    })
+    if sft_samples is not None:
+        rep.update(win_rate(world, samples, sft_samples, tau))
+    rep["samples"] = samples
+    return rep

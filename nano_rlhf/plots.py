@@ -1,0 +1,30 @@
+"""A few plain PNGs (matplotlib, no display needed)."""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_curves(path: str, panels: list[tuple[str, dict[str, tuple[list, list]]]], xlabel: str = "step"):
+    """One row of panels; each panel is (title, {label: (xs, ys)})."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels):
+        for label, (xs, ys) in series.items():
+            ax.plot(xs, ys, label=label, marker="o" if len(xs) < 30 else None, ms=3)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend()
+    _save(fig, path)

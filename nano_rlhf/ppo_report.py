@@ -1,0 +1,121 @@
+"""What train_ppo.py reports, kept out of the algorithm's file: progress lines, held-out evaluations against the
+simulated human, the summary JSON, the PNGs and the side-by-side table. Gold is reported here, never fed back."""
+import numpy as np
+
+from nano_rlhf.common import write_json
+from nano_rlhf.evaluate import format_side_by_side, policy_report
+from nano_rlhf.plots import plot_curves
+
+
+def masked_explained_variance(values, returns, mask) -> float:
+    """1 - Var(returns - values) / Var(returns) over real tokens: 1 = the critic predicts the returns perfectly."""
+    m = mask.bool()
+    v, r = values[m].float(), returns[m].float()
+    var = r.var()
+    return float(1 - (r - v).var() / var) if var > 0 else float("nan")
+
+
+def distinct_n(token_lists, n: int = 2) -> float:
+    """Distinct n-grams over all n-grams in a batch of responses (falls when outputs collapse to one string)."""
+    grams = [tuple(t[i:i + n]) for t in token_lists for i in range(len(t) - n + 1)]
+    return len(set(grams)) / max(1, len(grams))
+
+
+class PPOReporter:
+    def __init__(self, cfg, world, tok, ref, rm, reward_norm, tau, max_new, device, autocast):
+        self.cfg, self.world, self.tok, self.ref, self.rm = cfg, world, tok, ref, rm
+        self.norm, self.tau, self.max_new, self.device, self.autocast = reward_norm, tau, max_new, device, autocast
+        n = len(world.eval_prompts)
+        self.prompts = [world.eval_prompts[i % n].text for i in range(cfg.eval_samples)]
+        self.history, self.iters = [], []
+        self.sft = self._report(ref, seed=cfg.seed + 10_000)
+        print(f"SFT on {len(self.prompts)} held-out samples: gold {self.sft['gold_reward']:+.3f} "
+              f"± {self.sft['gold_reward_se']:.3f}, RM {self.sft['rm_reward']:+.3f}, best possible "
+              f"{world.gold_reward_best(self.prompts):+.3f}")
+
+    def _report(self, policy, seed, sft_samples=None):
+        return policy_report(policy, self.ref, self.rm, self.norm, self.tok, self.world, self.prompts,
+                             temperature=self.cfg.temperature, max_new_tokens=self.max_new,
+                             no_eos_penalty=self.cfg.no_eos_penalty, tau=self.tau, seed=seed,
+                             sft_samples=sft_samples, device=self.device, autocast=self.autocast)
+
+    def evaluate(self, policy, it: int):
+        rep = self._report(policy, seed=self.cfg.seed + 20_000 + it, sft_samples=self.sft["samples"])
+        self.last = rep
+        row = {"iteration": it, "gold": rep["gold_reward"], "gold_se": rep["gold_reward_se"],
+               "rm": rep["rm_reward"], "rm_se": rep["rm_reward_se"], "kl": rep["kl"], "kl_se": rep["kl_se"],
+               "kl_k3": rep["kl_k3"], "win_rate": rep["win_rate"], "win_rate_se": rep["win_rate_se"],
+               "soft_win_rate": rep["soft_win_rate"], "rm_gold_spearman": rep["rm_gold_correlation"]["spearman"],
+               "gold_components": rep["gold_components"], "eos_rate": rep["eos_rate"], "n": rep["n"]}
+        self.history.append(row)
+        print(f"[eval it {it:3d}] held-out n={rep['n']}: gold {rep['gold_reward']:+.3f} ± {rep['gold_reward_se']:.3f}"
+              f" | RM {rep['rm_reward']:+.3f} | KL {rep['kl']:.2f} ± {rep['kl_se']:.2f} nats | win vs SFT "
+              f"{rep['win_rate']:.3f} ± {rep['win_rate_se']:.3f} | RM-gold spearman "
+              f"{row['rm_gold_spearman']:.2f} | " + " ".join(f"{k} {v:+.2f}" for k, v in
+                                                             rep["gold_components"].items()))
+
+    def log_iteration(self, it, prompt_texts, exp, stats, *, beta, kl, kl_k3, times):
+        mask = exp.mask
+        responses = [exp.tokens[i, :int(mask[i].sum())].tolist() for i in range(mask.size(0))]
+        # gold of the training rollouts: printed for the student, never used by the algorithm
+        golds = [self.world.gold_reward(p, self.tok.decode(r), ended=bool(e)).total
+                 for p, r, e in zip(prompt_texts, responses, exp.ended.tolist())]
+        mean = lambda k: float(np.mean([s[k] for s in stats if k in s]))  # noqa: E731
+        row = {"iteration": it, "rm": float(exp.scores.mean()), "kl": kl, "kl_k3": kl_k3, "beta": beta,
+               "entropy": mean("entropy"), "clipfrac": mean("clipfrac"), "approx_kl": mean("approx_kl"),
+               "vf_loss": mean("vf_loss"), "explained_var": masked_explained_variance(exp.values, exp.returns, mask),
+               "length": float(mask.sum(1).mean()), "distinct_2": distinct_n(responses),
+               "gold": float(np.mean(golds)),
+               "t_rollout": times[0], "t_score": times[1], "t_update": times[2]}
+        self.iters.append(row)
+        print(f"it {it:3d} | rm {row['rm']:+.3f} | gold {row['gold']:+.3f} | kl {kl:6.2f} (k3 {kl_k3:5.2f}) | "
+              f"beta {beta:.3f} | ent {row['entropy']:.2f} | clip {row['clipfrac']:.3f} | "
+              f"akl {row['approx_kl']:.4f} | vf {row['vf_loss']:.3f} | ev {row['explained_var']:+.2f} | "
+              f"len {row['length']:4.1f} | d2 {row['distinct_2']:.2f} | "
+              f"t {times[0]:.2f}/{times[1]:.2f}/{times[2]:.2f}s")
+
+    def summary(self, policy, iterations: int, wall_seconds: float) -> dict:
+        last, sft = self.last, self.sft
+        best = self.world.gold_reward_best(self.prompts)
+        gap = best - sft["gold_reward"]
+        return {
+            "gold_reward_sft": sft["gold_reward"], "gold_reward_sft_se": sft["gold_reward_se"],
+            "gold_reward_ppo": last["gold_reward"], "gold_reward_ppo_se": last["gold_reward_se"],
+            "gold_reward_best": best, "gold_gain_fraction": (last["gold_reward"] - sft["gold_reward"]) / gap,
+            "gold_components_sft": sft["gold_components"], "gold_components_ppo": last["gold_components"],
+            "win_rate_vs_sft": last["win_rate"], "win_rate_vs_sft_se": last["win_rate_se"],
+            "soft_win_rate_vs_sft": last["soft_win_rate"], "soft_win_rate_vs_sft_se": last["soft_win_rate_se"],
+            "rm_reward_ppo": last["rm_reward"], "rm_reward_ppo_se": last["rm_reward_se"],
+            "rm_reward_sft": sft["rm_reward"], "kl": last["kl"], "kl_se": last["kl_se"], "kl_k3": last["kl_k3"],
+            "eos_rate_ppo": last["eos_rate"], "n_eval": last["n"], "iterations": iterations,
+            "wall_seconds": wall_seconds, "history": self.history, "iteration_log": self.iters,
+        }
+
+    def write(self, summary: dict):
+        out = self.cfg.out_dir
+        write_json(f"{out}/ppo_summary.json", summary)
+        it = [r["iteration"] for r in self.iters]
+        ev = [r["iteration"] for r in self.history]
+        plot_curves(f"{out}/ppo_curves.png", [
+            ("reward", {"RM (rollouts)": (it, [r["rm"] for r in self.iters]),
+                        "gold (rollouts)": (it, [r["gold"] for r in self.iters]),
+                        "gold (held-out)": (ev, [r["gold"] for r in self.history])}),
+            ("KL(pi || pi_SFT), nats / response", {"k1": (it, [r["kl"] for r in self.iters]),
+                                                   "k3": (it, [r["kl_k3"] for r in self.iters])})],
+            xlabel="iteration")
+        kl = [r["kl"] for r in self.history]
+        plot_curves(f"{out}/ppo_reward_vs_kl.png", [
+            ("held-out reward against KL", {"gold": (kl, [r["gold"] for r in self.history]),
+                                            "RM (proxy)": (kl, [r["rm"] for r in self.history])})],
+            xlabel="KL(pi || pi_SFT), nats")
+        rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
+        print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
+        comps = ", ".join(f"{k} {summary['gold_components_sft'][k]:+.2f} -> {v:+.2f}"
+                          for k, v in summary["gold_components_ppo"].items())
+        print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_ppo']:+.3f} "
+              f"± {summary['gold_reward_ppo_se']:.3f} (best {summary['gold_reward_best']:+.3f}; "
+              f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "
+              f"win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± {summary['win_rate_vs_sft_se']:.3f} "
+              f"(n={summary['n_eval']})\ncomponents: {comps}")
+        print(f"wrote {out}/ppo.pt, ppo_summary.json, ppo_curves.png, ppo_reward_vs_kl.png "
+              f"in {summary['wall_seconds']:.0f}s")

@@ -1,0 +1,345 @@
+"""Stage 3 of RLHF: PPO against the reward model, with a per-token KL penalty to the SFT policy.
+
+    python train_ppo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~2 minutes
+    python train_ppo.py --beta 0           # no KL leash: watch reward hacking
+    python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
+    python train_ppo.py --preset test      # seconds, for tests
+
+Objective: maximise  E_{x ~ prompts, y ~ pi(.|x)} [ R(x, y) ]  -  beta * KL( pi(.|x) || pi_SFT(.|x) ).
+Four models: the policy pi (trained, starts as SFT), the reference pi_SFT (frozen), the reward model R (frozen)
+and the critic V (trained, starts as a copy of the RM). One iteration:
+  1. rollout   sample responses to a batch of prompts with the KV cache, keeping each token's log-prob
+  2. score     reference log-probs, critic values and the RM score at the EOS
+  3. reward    per-token reward -beta * (log pi - log pi_SFT), plus the RM score on the last token
+  4. advantage GAE(gamma, lambda) backwards over the response; returns = advantages + values
+  5. update    a few epochs of clipped-surrogate (policy) and clipped value (critic) steps on minibatches
+The implementation details and their sources are numbered in lessons/05-ppo.md.
+
+Simplifications: no entropy bonus and no pretraining-loss mix (InstructGPT's PPO-ptx); one rollout batch per
+iteration; the stopping rule is a fixed number of iterations (gold never picks a checkpoint).
+"""
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint,
+                                  tokenizer_id)
+from nano_rlhf.common import (Timer, UserError, check_finite, field, make_optimizer, parse_config, run_cli, set_lr,
+                              setup_runtime)
+from nano_rlhf.data import left_pad
+from nano_rlhf.evaluate import kl_per_token
+from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
+                             response_logits, response_values, token_logprobs)
+from nano_rlhf.ppo_report import PPOReporter
+from nano_rlhf.world import LABELER_TEMPERATURE, World
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class Config:
+    # run
+    preset: str = field("default", "default (laptop CPU), test (seconds) or gpu")
+    out_dir: str = field("out", "folder holding sft.pt and rm.pt; ppo.pt and ppo_summary.json go here")
+    seed: int = field(0, "random seed")
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
+    threads: int = field(1, "CPU intra-op threads")
+    iterations: int = field(40, "PPO iterations (the stopping rule, fixed in advance)")
+    # rollout
+    batch_size: int = field(64, "prompts per rollout")
+    temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T")
+    max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)")
+    scale_logits: bool = field(True, "divide logits by T in the training log-probs (--no-scale-logits: ablation)")
+    # reward
+    beta: float = field(0.05, "KL coefficient (initial value when --target-kl is set); 0 removes the leash")
+    target_kl: float = field(0.0, "adaptive KL: move beta so the KL (nats/sequence) tracks this; 0 = fixed beta")
+    kl_horizon: int = field(640, "adaptive KL horizon in samples (Ziegler et al. use 10000 for far longer runs)")
+    kl_estimator: str = field("k1", "per-token KL in the reward: k1 = log ratio, k3 = (r-1) - log r",
+                              choices=["k1", "k3"])
+    no_eos_penalty: float = field(-2.0, "reward instead of the RM score when a response never emits EOS")
+    # advantages
+    gamma: float = field(1.0, "discount over response tokens")
+    lam: float = field(0.95, "GAE lambda")
+    whiten: bool = field(True, "whiten advantages over the rollout's real tokens (--no-whiten: ablation)")
+    # update
+    epochs: int = field(4, "PPO epochs over each rollout")
+    minibatches: int = field(4, "minibatches per epoch")
+    lr: float = field(3e-5, "policy learning rate (annealed linearly to 0)")
+    critic_lr: float = field(1e-4, "critic learning rate (annealed linearly to 0)")
+    clip_eps: float = field(0.2, "PPO ratio clip range")
+    vf_clip: float = field(0.2, "value clip range, around the rollout's values")
+    grad_clip: float = field(1.0, "gradient-norm clip, per model")
+    critic_init: str = field("rm", "critic starts as the RM (rm), the SFT trunk + a new head (sft), or random",
+                             choices=["rm", "sft", "scratch"])
+    # evaluation (reporting only: gold never steers the run)
+    eval_interval: int = field(10, "iterations between held-out evaluations")
+    eval_samples: int = field(400, "held-out samples per evaluation (win rate n)")
+
+
+PRESETS = {
+    "default": {},
+    "test": dict(iterations=3, batch_size=8, minibatches=2, epochs=2, eval_interval=2, eval_samples=16),
+    "gpu": dict(batch_size=256, minibatches=8, iterations=100, eval_samples=1000, threads=0),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The RL math: small pure functions. Shapes: B sequences, T response tokens; mask is 1 on real tokens (EOS included).
+
+def masked_mean(x, mask):
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+# [lesson:kl_penalty]
+def kl_penalty_rewards(logprobs, ref_logprobs, scores, mask, beta: float, estimator: str = "k1"):
+    """Per-token rewards: -beta * KL estimate at every response token, plus the RM score at the last real token.
+
+    logprobs, ref_logprobs, mask: (B, T); scores: (B,) -> rewards (B, T), zero after the last real token.
+    Ziegler et al. 2019 eq. 2 / Stiennon et al. 2020: R(x, y) - beta * log(pi(y|x) / pi_SFT(y|x)), spread over
+    tokens (Huang et al. 2024, detail 6). k1 is the plain log ratio, k3 the non-negative estimator (Schulman 2020).
+    """
+    # BEGIN SOLUTION
+    k1, k3 = kl_per_token(logprobs, ref_logprobs)
+    rewards = -beta * (k1 if estimator == "k1" else k3) * mask
+    last = mask.sum(1).long().clamp(min=1) - 1                            # index of each row's last real token
+    rewards[torch.arange(rewards.size(0)), last] += scores
+    return rewards
+    # END SOLUTION
+# [/lesson:kl_penalty]
+
+
+# [lesson:gae]
+def gae(rewards, values, mask, gamma: float, lam: float):
+    """Generalised advantage estimation (Schulman et al. 2016), backwards over the response tokens.
+
+    delta_t = r_t + gamma * V_{t+1} - V_t,   A_t = delta_t + gamma * lam * A_{t+1},   returns = A + V.
+    V_{t+1} is 0 after the last real token (the episode ends at the EOS). (B, T) x3 -> advantages, returns (B, T)
+    """
+    # BEGIN SOLUTION
+    T = rewards.size(1)
+    advantages = torch.zeros_like(rewards)
+    next_value = torch.zeros_like(rewards[:, 0])
+    next_adv = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(T)):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        next_adv = (delta + gamma * lam * next_adv) * mask[:, t]          # 0 after the end: nothing flows back
+        next_value = values[:, t] * mask[:, t]
+        advantages[:, t] = next_adv
+    returns = advantages + values * mask                                  # from the UN-whitened advantages
+    return advantages, returns
+    # END SOLUTION
+# [/lesson:gae]
+
+
+def whiten(x, mask, eps: float = 1e-8):
+    """(x - mean) / std over the real tokens only (pads must not shift the statistics).  (B, T) -> (B, T)"""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+# [lesson:policy_loss]
+def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
+    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), as a loss to minimise.  (B, T) x4 -> scalar, stats
+
+    ratio = pi / pi_old; loss = masked mean of max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)).
+    """
+    # BEGIN SOLUTION
+    ratio = torch.exp(logprobs - old_logprobs)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    # END SOLUTION
+    with torch.no_grad():
+        clipfrac = masked_mean((clipped > unclipped).float(), mask)
+        approx_kl = masked_mean((ratio - 1) - (logprobs - old_logprobs), mask)   # k3 of old vs new policy
+    return loss, {"clipfrac": float(clipfrac), "approx_kl": float(approx_kl)}
+# [/lesson:policy_loss]
+
+
+# [lesson:value_loss]
+def value_loss(values, old_values, returns, mask, vf_clip: float):
+    """Clipped value loss: 0.5 * masked mean of max((V - R)^2, (V_clipped - R)^2), V_clipped within vf_clip of the
+    rollout's values (openai/lm-human-preferences; Huang et al. 2024, detail 11).  (B, T) x4 -> scalar"""
+    # BEGIN SOLUTION
+    clipped = old_values + torch.clamp(values - old_values, -vf_clip, vf_clip)
+    return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
+    # END SOLUTION
+# [/lesson:value_loss]
+
+
+class AdaptiveKL:
+    """Ziegler et al. 2019, section 2.2: beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon)."""
+
+    def __init__(self, beta: float, target: float, horizon: int):
+        self.beta, self.target, self.horizon = beta, target, horizon
+
+    def update(self, kl: float, n_samples: int):
+        if self.target > 0:
+            error = float(np.clip(kl / self.target - 1, -0.2, 0.2))
+            self.beta *= 1 + error * n_samples / self.horizon
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One iteration in three phases (bench/ppo.py times these same functions)
+
+@dataclass
+class Experience:
+    """One rollout batch. seq/attn (B, P + T) hold prompt + response; the rest are (B, T) over response tokens."""
+    seq: torch.Tensor
+    attn: torch.Tensor
+    n_prompt: int
+    tokens: torch.Tensor
+    mask: torch.Tensor           # 1.0 on real response tokens (EOS included)
+    ended: torch.Tensor          # (B,) emitted EOS
+    logprobs: torch.Tensor       # log pi_old(y_t), from sampling
+    ref_logprobs: torch.Tensor = None
+    values: torch.Tensor = None
+    scores: torch.Tensor = None  # (B,) normalised RM score (or the no-EOS penalty)
+    rewards: torch.Tensor = None
+    advantages: torch.Tensor = None
+    returns: torch.Tensor = None
+
+
+def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_id: int, gen, autocast):
+    """1. Sample responses with the KV cache; the log-probs returned by sampling serve as the "old" log-probs (the
+    policy has not changed since, so a second forward pass would give the same numbers up to float error)."""
+    policy.eval()
+    with autocast():
+        g = generate(policy, p_idx, p_mask, max_new, eos_id, pad_id, temperature=cfg.temperature, generator=gen)
+    return Experience(seq=torch.cat([p_idx, g.tokens], 1), attn=torch.cat([p_mask, g.mask], 1),
+                      n_prompt=p_idx.size(1), tokens=g.tokens, mask=g.mask.float(), ended=g.ended,
+                      logprobs=g.logprobs)
+
+
+def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, beta: float, autocast):
+    """2. Reference log-probs, critic values and RM scores (frozen models: one batched pass each), then
+    3. the per-token reward and 4. the advantages, once per rollout. Returns the rollout's KL (k1, k3)."""
+    seq, attn, P, mask = exp.seq, exp.attn, exp.n_prompt, exp.mask
+    T = cfg.temperature if cfg.scale_logits else 1.0
+    with torch.inference_mode(), autocast():
+        if not cfg.scale_logits:                     # ablation: recompute the old log-probs without 1/T
+            exp.logprobs = token_logprobs(response_logits(policy, seq, attn, P), exp.tokens, T)
+        ref_logprobs = token_logprobs(response_logits(ref, seq, attn, P), exp.tokens, T)
+        values = response_values(critic, seq, attn, P)                      # V for token t from position t-1
+        scores = norm["gain"] * last_token_values(rm(seq, attn), attn) + norm["bias"]
+    exp.scores = torch.where(exp.ended, scores, torch.full_like(scores, cfg.no_eos_penalty))
+    exp.logprobs, exp.ref_logprobs, exp.values = exp.logprobs * mask, ref_logprobs * mask, values * mask
+    exp.rewards = kl_penalty_rewards(exp.logprobs, exp.ref_logprobs, exp.scores, mask, beta, cfg.kl_estimator)
+    advantages, exp.returns = gae(exp.rewards, exp.values, mask, cfg.gamma, cfg.lam)
+    exp.advantages = whiten(advantages, mask) if cfg.whiten else advantages
+    k1, k3 = kl_per_token(exp.logprobs, exp.ref_logprobs)
+    return float((k1 * mask).sum(1).mean()), float((k3 * mask).sum(1).mean())   # nats per response
+
+
+def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, autocast, it: int = 0):
+    """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers."""
+    T = cfg.temperature if cfg.scale_logits else 1.0
+    policy.train()
+    critic.train()
+    stats = []
+    B = exp.seq.size(0)
+    mb = B // cfg.minibatches
+    for epoch in range(cfg.epochs):
+        perm = torch.randperm(B, generator=gen, device=exp.seq.device)
+        for i in range(cfg.minibatches):
+            j = perm[i * mb:(i + 1) * mb]
+            mask = exp.mask[j]
+            with autocast():
+                logits = response_logits(policy, exp.seq[j], exp.attn[j], exp.n_prompt)     # (mb, T, V)
+                values = response_values(critic, exp.seq[j], exp.attn[j], exp.n_prompt)
+            logprobs = token_logprobs(logits, exp.tokens[j], T)
+            pg_loss, pg_stats = policy_loss(logprobs, exp.logprobs[j], exp.advantages[j], mask, cfg.clip_eps)
+            vf_loss = value_loss(values, exp.values[j], exp.returns[j], mask, cfg.vf_clip)
+            check_finite(pg_loss + vf_loss, "PPO loss", it)
+            for opt, loss, model in ((opt_pi, pg_loss, policy), (opt_v, vf_loss, critic)):
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+            if epoch == 0:
+                with torch.no_grad():
+                    pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T), mask))
+            stats.append({**pg_stats, "vf_loss": vf_loss.item()})
+    return stats
+
+
+def main(cfg: Config) -> dict:
+    # ------------------------------------------------------------------------------------------------------------
+    # Setup: four models from two checkpoints
+    timer = Timer()
+    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    if cfg.batch_size % cfg.minibatches:
+        raise UserError(f"--batch-size {cfg.batch_size} is not divisible by --minibatches {cfg.minibatches}")
+    sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
+    rm_ckpt = load_checkpoint(f"{cfg.out_dir}/rm.pt", "rm")
+    if tokenizer_id(rm_ckpt["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
+        raise UserError(f"{cfg.out_dir}/rm.pt was built on a different tokenizer than {cfg.out_dir}/sft.pt: "
+                        "re-run `python train_rm.py` on this SFT checkpoint")
+    tok = load_tokenizer(sft)
+    world = World(sft["config"]["world_seed"])
+    max_new = cfg.max_new_tokens or sft["config"]["max_new_tokens"]
+    norm = rm_ckpt["reward_norm"]
+
+    policy = build_policy(sft, device)                # trained
+    ref = build_policy(sft, device).eval()            # frozen pi_SFT
+    rm = build_value_model(rm_ckpt, device).eval()    # frozen reward model
+    if cfg.critic_init == "rm":                       # critic = RM with its normalisation folded into the head
+        critic = build_value_model(rm_ckpt, device)
+        critic.head.fold_affine(norm["gain"], norm["bias"])
+    elif cfg.critic_init == "sft":
+        critic = build_value_model(sft, device)
+    else:
+        critic = ValueModel(GPTConfig(**sft["model_config"])).to(device)
+    for m in (policy, ref, rm.gpt, critic.gpt):
+        m.cfg.dropout = 0.0                           # dropout off: it would make log-probs and ratios noisy
+    for m in (ref, rm):
+        m.requires_grad_(False)
+    opt_pi = make_optimizer(policy.parameters(), cfg.lr)
+    opt_v = make_optimizer(critic.parameters(), cfg.critic_lr)
+    kl_ctl = AdaptiveKL(cfg.beta, cfg.target_kl, cfg.kl_horizon)
+    rng = random.Random(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    train_texts = [p.text for p in world.train_prompts]
+    train_ids = [tok.encode(t) for t in train_texts]
+    reporter = PPOReporter(cfg, world, tok, ref, rm, norm, LABELER_TEMPERATURE, max_new, device, autocast)
+
+    for it in range(cfg.iterations + 1):
+        if it % cfg.eval_interval == 0 or it == cfg.iterations:
+            reporter.evaluate(policy, it)
+        if it == cfg.iterations:
+            break
+        frac = 1.0 - it / cfg.iterations                  # learning rates annealed linearly to 0
+        set_lr(opt_pi, cfg.lr * frac)
+        set_lr(opt_v, cfg.critic_lr * frac)
+
+        # --------------------------------------------------------------------------------------------------------
+        # 1. Rollout   2.-4. score, reward, advantages   5. update
+        t0 = Timer()
+        batch = [rng.randrange(len(train_ids)) for _ in range(cfg.batch_size)]
+        p_idx, p_mask = left_pad([train_ids[i] for i in batch], tok.pad_id, device)
+        exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen, autocast)
+        t_rollout, t0 = t0(), Timer()
+        kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast)
+        t_score, t0 = t0(), Timer()
+        stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen, autocast, it)
+        t_update = t0()
+        kl_ctl.update(kl, cfg.batch_size)
+        reporter.log_iteration(it, [train_texts[i] for i in batch], exp, stats, beta=kl_ctl.beta, kl=kl,
+                               kl_k3=kl_k3, times=(t_rollout, t_score, t_update))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Save: the final checkpoint is the one reported (no gold-based selection)
+    summary = reporter.summary(policy, iterations=cfg.iterations, wall_seconds=timer())
+    save_checkpoint(f"{cfg.out_dir}/ppo.pt", stage="ppo", model=policy, tokenizer=tok, config=cfg, metrics=summary,
+                    parents={"sft": sft["id"], "rm": rm_ckpt["id"]})
+    reporter.write(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_config(Config, PRESETS, sys.argv[1:]))

@@ -1,0 +1,305 @@
+"""Stage 2 of RLHF: a Bradley-Terry reward model (RM), initialised from the SFT checkpoint with a scalar head.
+
+    python train_rm.py                     # after train_sft.py; laptop CPU, ~1-2 minutes: writes out/rm.pt
+    python train_rm.py --preset test       # seconds, for tests
+    python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
+
+Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
+sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is noisy like real
+annotators (Bradley-Terry: it prefers a over b with probability sigmoid((g_a - g_b) / tau)), so even a perfect
+RM cannot agree with every label: we report the ceiling (how often the gold reward itself agrees) next to the
+RM's accuracy. Pairs are saved to out/preferences.jsonl (the format DPO and other tools read).
+
+The RM is the SFT trunk plus a scalar head; its reward for (prompt, response) is the head's value at the response's
+last real token, the EOS. After training the reward is normalised on fresh SFT samples to mean 0 and std 1, so
+PPO's KL coefficient beta keeps one meaning whatever the RM's scale (Ziegler et al. 2019).
+
+Simplifications: the labeler judges each of the K(K-1)/2 pairs independently, where InstructGPT's labelers ranked
+the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
+"""
+import json
+import os
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
+from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config, run_cli, set_lr, setup_runtime, write_json)
+from nano_rlhf.data import right_pad
+from nano_rlhf.evaluate import correlations, sample_policy, score_samples
+from nano_rlhf.model import last_token_values
+from nano_rlhf.plots import plot_curves
+from nano_rlhf.world import World, load_preference_jsonl
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class Config:
+    # run
+    preset: str = field("default", "default (laptop CPU), test (seconds) or gpu")
+    out_dir: str = field("out", "folder holding sft.pt; rm.pt, rm_summary.json, rm_curves.png go here")
+    seed: int = field(0, "random seed")
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
+    threads: int = field(1, "CPU intra-op threads")
+    # data
+    data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs")
+    n_prompts: int = field(1500, "training prompts; each gets k SFT samples, and every pair of them is labelled")
+    k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each")
+    n_val_prompts: int = field(240, "held-out prompts (the world's evaluation prompts), k samples each")
+    temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)")
+    # optimisation
+    epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)")
+    batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)")
+    lr: float = field(3e-4, "peak learning rate")
+    warmup_steps: int = field(20, "linear warmup steps")
+    weight_decay: float = field(0.0, "AdamW weight decay")
+    grad_clip: float = field(1.0, "clip the gradient norm to this")
+    eval_interval: int = field(100, "steps between held-out accuracy measurements")
+    # normalisation and reporting
+    norm_samples: int = field(1000, "fresh SFT samples used to normalise the reward to mean 0, std 1")
+    corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation")
+
+
+PRESETS = {
+    "default": {},
+    "test": dict(n_prompts=32, n_val_prompts=16, epochs=1, batch_size=8, eval_interval=2, norm_samples=64,
+                 corr_samples=48, warmup_steps=2),
+    "gpu": dict(n_prompts=8000, n_val_prompts=600, batch_size=32, lr=1e-4, threads=0),
+}
+
+
+# [lesson:bt_loss]
+def bt_loss(r_chosen, r_rejected):
+    """Bradley-Terry loss -log sigmoid(r_chosen - r_rejected), averaged over pairs.  (B,), (B,) -> scalar
+
+    Bradley & Terry (1952): P(a preferred to b) = sigmoid(r_a - r_b). Maximising the likelihood of the labels
+    gives this loss (Ouyang et al. 2022, eq. 1; Stiennon et al. 2020). Only differences of rewards matter, so
+    the RM's offset is arbitrary: we fix it afterwards by normalising.
+    """
+    # BEGIN SOLUTION
+    return -F.logsigmoid(r_chosen.float() - r_rejected.float()).mean()
+    # END SOLUTION
+# [/lesson:bt_loss]
+
+
+def comparison_rewards(rm, tok, groups, device, autocast):
+    """RM scores at the EOS of every response of every group, in ONE batched pass, and the scores of each
+    comparison's chosen and rejected response -> r_chosen (n,), r_rejected (n,).
+
+    A group is (prompt, [responses], [(chosen_index, rejected_index), ...]). Scoring each response once for all
+    K(K-1)/2 of its comparisons is InstructGPT's trick: cheaper, and it overfits less than shuffled pairs.
+    """
+    seqs, chosen, rejected = [], [], []
+    for prompt, responses, comparisons in groups:
+        base = len(seqs)
+        p = tok.encode(prompt)
+        seqs += [p + tok.encode(r) + [tok.eos_id] for r in responses]
+        chosen += [base + c for c, _ in comparisons]
+        rejected += [base + r for _, r in comparisons]
+    idx, mask = right_pad(seqs, tok.pad_id, device)
+    with autocast():
+        values = rm(idx)                 # right padding needs no attention mask: causality hides the pads
+    r = last_token_values(values, mask)  # (N,) the value at each response's EOS
+    return r[chosen], r[rejected]
+
+
+def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, max_new_tokens, device, autocast,
+                       seed):
+    """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats."""
+    rng = random.Random(seed)
+    prompts = [prompts[i % len(prompts)] for i in range(n_prompts)]
+    samples = sample_policy(policy, tok, [p for p in prompts for _ in range(k)], max_new_tokens=max_new_tokens,
+                            temperature=temperature, device=device, seed=seed, autocast=autocast)
+    groups, stats = [], {"unended_dropped": 0, "duplicates_dropped": 0}
+    for i, prompt in enumerate(prompts):
+        responses = []
+        for s in samples[i * k:(i + 1) * k]:
+            if not s.ended:
+                stats["unended_dropped"] += 1      # the RM scores at the EOS; a response without one has no score
+            elif s.response in responses:
+                stats["duplicates_dropped"] += 1   # comparing identical responses gives a pure-noise label
+            else:
+                responses.append(s.response)
+        comparisons = []
+        for a in range(len(responses)):
+            for b in range(a + 1, len(responses)):
+                pick = world.label(prompt, responses[a], responses[b], rng)   # the ONLY way gold reaches training
+                comparisons.append((a, b) if pick == 0 else (b, a))
+        if comparisons:
+            groups.append((prompt, responses, comparisons))
+    return groups, stats
+
+
+def pairs_of(groups):
+    """Flatten groups to (prompt, chosen, rejected) triples (the preferences.jsonl format)."""
+    return [(p, rs[c], rs[r]) for p, rs, comps in groups for c, r in comps]
+
+
+@torch.no_grad()
+def comparison_scores(rm, tok, groups, device, autocast, batch_size=64):
+    """RM scores of every comparison's chosen and rejected response -> two numpy arrays."""
+    was_training = rm.training
+    rm.eval()
+    chunks = [comparison_rewards(rm, tok, groups[i:i + batch_size], device, autocast)
+              for i in range(0, len(groups), batch_size)]
+    rm.train(was_training)
+    return tuple(torch.cat([c[j] for c in chunks]).cpu().numpy() for j in (0, 1))
+
+
+def accuracy(rc, rr):
+    """Fraction of comparisons where the chosen response scores higher (ties count half)."""
+    return float(np.mean((rc > rr) + 0.5 * (rc == rr)))
+
+
+def main(cfg: Config) -> dict:
+    # ------------------------------------------------------------------------------------------------------------
+    # Setup: the SFT checkpoint brings the model config and the tokenizer
+    timer = Timer()
+    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
+    tok = load_tokenizer(sft)
+    sft_cfg = sft["config"]
+    world = World(sft_cfg["world_seed"])
+    max_new = sft_cfg["max_new_tokens"]
+    policy = build_policy(sft, device).eval()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Data: pairs of SFT samples labelled by the simulated human (or the user's file)
+    if cfg.data:
+        user = load_preference_jsonl(cfg.data)
+        if not user:
+            raise UserError(f"{cfg.data}: no preference pairs found")
+        train_groups, data_stats = [(p, [c, r], [(0, 1)]) for p, c, r in user], {"source": cfg.data}
+    else:
+        train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
+                                                      cfg.n_prompts, cfg.k, cfg.temperature, max_new, device,
+                                                      autocast, cfg.seed)
+    val_groups, _ = sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], cfg.n_val_prompts,
+                                       cfg.k, cfg.temperature, max_new, device, autocast, cfg.seed + 1)
+    train_pairs, val_pairs = pairs_of(train_groups), pairs_of(val_groups)
+    with open(f"{cfg.out_dir}/preferences.jsonl.tmp", "w") as f:
+        for p, c, r in train_pairs:
+            f.write(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n")
+    print(f"data: {len(train_pairs)} train comparisons over {len(train_groups)} prompts, {len(val_pairs)} held-out "
+          f"{data_stats} ({timer():.0f}s)")
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Model: the SFT trunk + a fresh scalar head; dropout off
+    rm = build_value_model(sft, device)
+    rm.gpt.cfg.dropout = 0.0
+    opt = make_optimizer(rm.parameters(), cfg.lr, cfg.weight_decay)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Training loop
+    steps_per_epoch = max(1, len(train_groups) // cfg.batch_size)
+    total = max(1, steps_per_epoch * cfg.epochs)
+    rng = random.Random(cfg.seed)
+    hist = {"step": [], "loss": [], "acc": [], "val_step": [], "val_acc": []}
+    step = 0
+    rm.train()
+    for epoch in range(cfg.epochs):
+        order = list(range(len(train_groups)))
+        rng.shuffle(order)
+        for i in range(steps_per_epoch):
+            batch = [train_groups[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
+            rc, rr = comparison_rewards(rm, tok, batch, device, autocast)
+            loss = bt_loss(rc, rr)
+            check_finite(loss, "reward-model loss", step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
+            opt.step()
+            hist["step"].append(step)
+            hist["loss"].append(loss.item())
+            hist["acc"].append(float((rc > rr).float().mean()))
+            if step % cfg.eval_interval == 0 or step == total - 1:
+                va = accuracy(*comparison_scores(rm, tok, val_groups, device, autocast))
+                hist["val_step"].append(step)
+                hist["val_acc"].append(va)
+                print(f"epoch {epoch} step {step:5d} | loss {np.mean(hist['loss'][-cfg.eval_interval:]):.4f} | "
+                      f"train acc {np.mean(hist['acc'][-cfg.eval_interval:]):.3f} | held-out acc {va:.3f} | "
+                      f"{timer():.0f}s")
+            step += 1
+    train_seconds = timer()
+    rm.eval()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Normalise: fresh SFT samples on training prompts -> gain, bias so that gain * r + bias has mean 0, std 1
+    norm_prompts = [world.train_prompts[i % len(world.train_prompts)].text for i in range(cfg.norm_samples)]
+    norm_samples = [s for s in sample_policy(policy, tok, norm_prompts, max_new_tokens=max_new, device=device,
+                                             seed=cfg.seed + 2, autocast=autocast) if s.ended]
+    raw = np.array(score_samples(rm, tok, norm_samples, device=device, autocast=autocast))
+    gain, bias = float(1.0 / (raw.std() + 1e-8)), float(-raw.mean() / (raw.std() + 1e-8))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
+    rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
+    val_acc = accuracy(rc, rr)
+    g = lambda p, r: world.gold_reward(p, r).total  # noqa: E731
+    gc = np.array([g(p, c) for p, c, _ in val_pairs])
+    gr = np.array([g(p, r) for p, _, r in val_pairs])
+    labeler_acc = accuracy(gc, gr)   # how often gold itself agrees with the noisy labels: the ceiling
+    strict = gc != gr
+    gold_order_acc = float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))
+    corr_prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.corr_samples)]
+    corr_samples = [s for s in sample_policy(policy, tok, corr_prompts, max_new_tokens=max_new, device=device,
+                                             seed=cfg.seed + 3, autocast=autocast) if s.ended]
+    rm_scores = np.array(score_samples(rm, tok, corr_samples, gain=gain, bias=bias, device=device,
+                                       autocast=autocast))
+    golds = np.array([g(s.prompt, s.response) for s in corr_samples])
+    kinds = np.array([world.fact_of(s.prompt).kind for s in corr_samples])
+    corr = correlations(rm_scores, golds)
+    corr["by_kind"] = {str(k): correlations(rm_scores[kinds == k], golds[kinds == k]) for k in sorted(set(kinds))}
+    skill = (val_acc - 0.5) / max(labeler_acc - 0.5, 1e-8)
+    summary = {
+        "val_accuracy": val_acc, "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill,
+        "gold_order_accuracy": gold_order_acc, "gold_correlation": corr,
+        "n_pairs": len(train_pairs), "n_val_pairs": len(val_pairs), "n_prompts": len(train_groups), **data_stats,
+        "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
+        "train_seconds": train_seconds,
+    }
+    print(f"\nheld-out accuracy {val_acc:.3f} vs the labeler's ceiling {labeler_acc:.3f} "
+          f"(skill {(skill):.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
+    print(f"against the noiseless gold order: {gold_order_acc:.3f} (gold ties left out)")
+    print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
+          f"Spearman {corr['spearman']:.3f}; by kind: " +
+          ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
+    report_mistakes(world, corr_samples, rm_scores, golds)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Save
+    summary["wall_seconds"] = timer()
+    ckpt = save_checkpoint(f"{cfg.out_dir}/rm.pt", stage="rm", model=rm, tokenizer=tok, config=cfg,
+                           metrics=summary, parents={"sft": sft["id"]}, reward_norm={"gain": gain, "bias": bias})
+    os.replace(f"{cfg.out_dir}/preferences.jsonl.tmp", f"{cfg.out_dir}/preferences.jsonl")
+    summary["checkpoint_id"] = ckpt["id"]
+    write_json(f"{cfg.out_dir}/rm_summary.json", summary)
+    plot_curves(f"{cfg.out_dir}/rm_curves.png", [
+        ("Bradley-Terry loss", {"train": (hist["step"], hist["loss"])}),
+        ("pair accuracy", {"train (batch)": (hist["step"], hist["acc"]),
+                           "held-out": (hist["val_step"], hist["val_acc"]),
+                           "labeler ceiling": ([0, step - 1], [labeler_acc, labeler_acc])})])
+    print(f"\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_curves.png, preferences.jsonl "
+          f"in {summary['wall_seconds']:.0f}s")
+    return summary
+
+
+def report_mistakes(world, samples, rm_scores, golds, k=3):
+    """What the RM gets wrong: the samples it over-rates most relative to gold (both standardised)."""
+    z = (rm_scores - rm_scores.mean()) / (rm_scores.std() + 1e-8) - (golds - golds.mean()) / (golds.std() + 1e-8)
+    print("most over-rated by the RM (RM z-score minus gold z-score):")
+    for i in np.argsort(-z)[:k]:
+        comps = world.gold_reward(samples[i].prompt, samples[i].response).components
+        bad = ", ".join(f"{c} {v:+.2f}" for c, v in comps.items() if v < 0) or "no negative component"
+        print(f"  rm {rm_scores[i]:+.2f} gold {golds[i]:+.2f} | {samples[i].response!r} | {bad}")
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_config(Config, PRESETS, sys.argv[1:]))

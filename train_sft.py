@@ -1,0 +1,227 @@
+"""Stage 1 of RLHF: supervised fine-tuning (SFT) of a small GPT on prompt/response demonstrations.
+
+    python train_sft.py                    # laptop CPU, ~2 minutes: writes out/sft.pt
+    python train_sft.py --preset gpu       # a bigger model for one GPU
+    python train_sft.py --preset test      # seconds, for tests
+    python train_sft.py --data my.jsonl    # your own {"prompt": ..., "response": ...} lines
+
+The model learns to continue "User: <question>\\nAssistant:" with the demonstrated answer followed by EOS. The
+loss is the cross-entropy of the response tokens and the EOS only: the prompt is context, not target.
+Demonstrations come from the tiny world (nano_rlhf/world.py), a corpus of MIXED quality, like scraped data:
+mostly right, sometimes wrong, rude or rambling. An SFT model imitates its data, flaws included, so its gold
+reward lands near the corpus average; stages 2 and 3 (train_rm.py, train_ppo.py) are how it gets better.
+
+Simplifications: we train from scratch (there is no pretrained base model to fine-tune; --init continues from a
+checkpoint), and the tokenizer is a byte-level BPE trained on the corpus at the start of the run.
+"""
+import random
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
+from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config,
+                              run_cli, set_lr, setup_runtime, write_json)
+from nano_rlhf.data import collate_sft, encode_sft, sft_batches
+from nano_rlhf.evaluate import gold_report, sample_policy
+from nano_rlhf.model import GPT, GPTConfig
+from nano_rlhf.plots import plot_curves
+from nano_rlhf.tokenizer import load_gpt2, train_bpe
+from nano_rlhf.world import World, load_sft_jsonl
+
+# ----------------------------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class Config:
+    # run
+    preset: str = field("default", "default (laptop CPU), test (seconds) or gpu (bigger model, one GPU)")
+    out_dir: str = field("out", "folder for sft.pt, sft_summary.json and sft_loss.png")
+    seed: int = field(0, "random seed (same seed + same --threads + same torch = same numbers on CPU)")
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
+    threads: int = field(1, "CPU intra-op threads; 1 is often fastest for small models on shared machines")
+    # data
+    world_seed: int = field(0, "seed of the tiny world (facts, prompts, corpus)")
+    data: str = field("", "optional JSONL of {\"prompt\", \"response\"} lines to train on instead of the world")
+    tokenizer: str = field("bpe", "bpe (trained here on the corpus, offline) or gpt2 (tiktoken's, downloads)",
+                           choices=["bpe", "gpt2"])
+    vocab_size: int = field(512, "BPE vocabulary size, special tokens included")
+    init: str = field("", "start from this checkpoint's weights and tokenizer instead of from scratch")
+    # model
+    n_layer: int = field(4, "transformer blocks")
+    n_head: int = field(4, "attention heads")
+    n_embd: int = field(128, "embedding width")
+    block_size: int = field(96, "longest prompt + response in tokens")
+    dropout: float = field(0.0, "dropout during SFT (RM and PPO always turn it off)")
+    # optimisation
+    batch_size: int = field(64, "sequences per step")
+    max_steps: int = field(700, "optimiser steps")
+    lr: float = field(2e-3, "peak learning rate (AdamW)")
+    warmup_steps: int = field(50, "linear warmup steps before cosine decay")
+    weight_decay: float = field(0.1, "AdamW weight decay on matrices")
+    grad_clip: float = field(1.0, "clip the gradient norm to this")
+    # evaluation
+    eval_interval: int = field(100, "steps between validation-loss measurements")
+    eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report")
+    temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)")
+    max_new_tokens: int = field(48, "longest response sampled")
+
+
+PRESETS = {
+    "default": {},
+    "test": dict(n_layer=1, n_head=2, n_embd=32, max_steps=60, batch_size=32, eval_interval=30, eval_samples=64,
+                 lr=1e-2, warmup_steps=5, vocab_size=300, max_new_tokens=24),
+    "gpu": dict(n_layer=8, n_head=8, n_embd=512, batch_size=128, max_steps=2000, lr=6e-4, warmup_steps=100,
+                vocab_size=1024, eval_samples=2000, threads=0),
+}
+
+
+# [lesson:sft_loss]
+def sft_loss(logits, targets, loss_mask):
+    """Mean cross-entropy over the tokens where loss_mask is 1 (response tokens and EOS), in fp32.
+
+    logits (B, T, V), targets (B, T), loss_mask (B, T) -> scalar. Prompt and pad positions contribute nothing.
+    """
+    # BEGIN SOLUTION
+    logp = F.log_softmax(logits.float(), dim=-1)                        # (B, T, V)
+    nll = -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)           # (B, T) -log p(target)
+    mask = loss_mask.float()
+    return (nll * mask).sum() / mask.sum().clamp(min=1.0)               # average over response tokens only
+    # END SOLUTION
+# [/lesson:sft_loss]
+
+
+@torch.no_grad()
+def validation_loss(model, examples, pad_id, device, autocast, batch_size=128):
+    model.eval()
+    total, count = 0.0, 0.0
+    for i in range(0, len(examples), batch_size):
+        x, y, m = collate_sft(examples[i:i + batch_size], pad_id, device)
+        with autocast():
+            logits = model(x)
+        n = float(m.sum())
+        total += float(sft_loss(logits, y, m)) * n
+        count += n
+    model.train()
+    return total / max(count, 1.0)
+
+
+def main(cfg: Config) -> dict:
+    # ------------------------------------------------------------------------------------------------------------
+    # Setup
+    timer = Timer()
+    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    world = World(cfg.world_seed)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Data: (prompt, response) pairs -> token ids with a loss mask on the response
+    if cfg.data:
+        pairs = load_sft_jsonl(cfg.data)
+        if len(pairs) < 2:
+            raise UserError(f"{cfg.data}: need at least 2 examples, found {len(pairs)}")
+        n_val = max(1, len(pairs) // 20)
+        train_pairs, val_pairs = pairs[:-n_val], pairs[-n_val:]
+    else:
+        train_pairs, val_pairs = world.corpus(), world.eval_corpus()
+    if cfg.init:
+        parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo"))
+        tok = load_tokenizer(parent)
+    elif cfg.tokenizer == "gpt2":
+        tok = load_gpt2()
+    else:
+        tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
+    train = [encode_sft(tok, p, r, cfg.block_size) for p, r in train_pairs]
+    val = [encode_sft(tok, p, r, cfg.block_size) for p, r in val_pairs]
+    n_tok = sum(len(ids) for ids, _ in train)
+    print(f"data: {len(train)} train / {len(val)} val examples, {n_tok} train tokens, vocab {tok.vocab_size}")
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Model
+    if cfg.init:
+        model = build_policy(parent, device)
+        model.cfg.dropout = cfg.dropout
+    else:
+        model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=tok.vocab_size, n_layer=cfg.n_layer,
+                              n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)).to(device)
+    print(f"model: {model.num_params() / 1e6:.2f}M parameters, device {device}, threads {torch.get_num_threads()}")
+    opt = make_optimizer(model.parameters(), cfg.lr, cfg.weight_decay)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Training loop
+    batches = sft_batches(train, cfg.batch_size, tok.pad_id, random.Random(cfg.seed), device)
+    history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    t_loop, tokens_seen = Timer(), 0
+    model.train()
+    for step in range(cfg.max_steps):
+        lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps)
+        set_lr(opt, lr)
+        x, y, m = next(batches)
+        with autocast():
+            logits = model(x)
+        loss = sft_loss(logits, y, m)
+        check_finite(loss, "SFT loss", step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        tokens_seen += x.numel()
+        history["step"].append(step)
+        history["train_loss"].append(loss.item())
+        if step % cfg.eval_interval == 0 or step == cfg.max_steps - 1:
+            vl = validation_loss(model, val, tok.pad_id, device, autocast)
+            history["val_step"].append(step)
+            history["val_loss"].append(vl)
+            el = t_loop()
+            eta = el / (step + 1) * (cfg.max_steps - step - 1)
+            print(f"step {step:5d} | loss {loss.item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
+                  f"{tokens_seen / el:8.0f} tok/s | eta {eta:5.0f}s")
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
+    model.eval()
+    eval_prompts = [p.text for p in world.eval_prompts]
+    prompts = [eval_prompts[i % len(eval_prompts)] for i in range(cfg.eval_samples)]
+    samples = sample_policy(model, tok, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                            device=device, seed=cfg.seed, autocast=autocast)
+    report = gold_report(world, samples)
+    corpus = [world.gold_reward(p, r).total for p, r in world.eval_corpus()]
+    summary = {
+        "val_loss": history["val_loss"][-1],
+        **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_components", "eos_rate")},
+        "n_samples": report["n"],
+        "corpus_gold_reward": sum(corpus) / len(corpus),
+        "gold_reward_best": world.gold_reward_best(eval_prompts),
+        "params": model.num_params(),
+        "train_tokens_per_s": tokens_seen / t_loop(),
+        "vocab_size": tok.vocab_size,
+    }
+    gap = summary["gold_reward_best"] - summary["corpus_gold_reward"]
+    print(f"\ngold reward (simulated human, {report['n']} held-out samples): {report['gold_reward']:+.3f} "
+          f"± {report['gold_reward_se']:.3f}   corpus {summary['corpus_gold_reward']:+.3f}   "
+          f"best {summary['gold_reward_best']:+.3f}   (SFT - corpus = {report['gold_reward'] - summary['corpus_gold_reward']:+.3f}"
+          f", {(report['gold_reward'] - summary['corpus_gold_reward']) / gap:+.1%} of the gap)")
+    print("components: " + "  ".join(f"{k} {v:+.3f}" for k, v in report["gold_components"].items()))
+    print(f"eos rate {report['eos_rate']:.3f}\n\nsamples:")
+    for s in samples[:6]:
+        g = world.gold_reward(s.prompt, s.response, ended=s.ended).total
+        print(f"  [{g:+.2f}] {s.prompt!r} ->{s.response!r}{'' if s.ended else ' (no EOS)'}")
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Save
+    summary["wall_seconds"] = timer()
+    ckpt = save_checkpoint(f"{cfg.out_dir}/sft.pt", stage="sft", model=model, tokenizer=tok, config=cfg,
+                           metrics=summary, parents={"init": parent["id"]} if cfg.init else {})
+    summary["checkpoint_id"] = ckpt["id"]
+    write_json(f"{cfg.out_dir}/sft_summary.json", summary)
+    plot_curves(f"{cfg.out_dir}/sft_loss.png", [("SFT loss (response tokens)", {
+        "train": (history["step"], history["train_loss"]), "val (held-out prompts)": (history["val_step"],
+                                                                                      history["val_loss"])})])
+    print(f"\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_loss.png in {summary['wall_seconds']:.0f}s")
+    return summary
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_config(Config, PRESETS, sys.argv[1:]))
