@@ -77,7 +77,7 @@ class Config:
                              choices=["rm", "sft", "scratch"])
     # evaluation (reporting only: gold never steers the run)
     eval_interval: int = field(10, "iterations between held-out evaluations")
-    eval_samples: int = field(400, "held-out samples per evaluation (win rate n)")
+    eval_samples: int = field(480, "held-out samples per evaluation, 8 per held-out prompt (win rate n)")
 
 
 PRESETS = {
@@ -135,11 +135,13 @@ def gae(rewards, values, mask, gamma: float, lam: float):
 # [/lesson:gae]
 
 
+# [lesson:whiten]
 def whiten(x, mask, eps: float = 1e-8):
     """(x - mean) / std over the real tokens only (pads must not shift the statistics).  (B, T) -> (B, T)"""
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     return (x - mean) * torch.rsqrt(var + eps) * mask
+# [/lesson:whiten]
 
 
 # [lesson:policy_loss]
@@ -172,6 +174,7 @@ def value_loss(values, old_values, returns, mask, vf_clip: float):
 # [/lesson:value_loss]
 
 
+# [lesson:adaptive_kl]
 class AdaptiveKL:
     """Ziegler et al. 2019, section 2.2: beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * n / horizon)."""
 
@@ -182,6 +185,7 @@ class AdaptiveKL:
         if self.target > 0:
             error = float(np.clip(kl / self.target - 1, -0.2, 0.2))
             self.beta *= 1 + error * n_samples / self.horizon
+# [/lesson:adaptive_kl]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -205,6 +209,7 @@ class Experience:
     returns: torch.Tensor = None
 
 
+# [lesson:rollout]
 def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_id: int, gen, autocast):
     """1. Sample responses with the KV cache; the log-probs returned by sampling serve as the "old" log-probs (the
     policy has not changed since, so a second forward pass would give the same numbers up to float error)."""
@@ -214,8 +219,10 @@ def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_i
     return Experience(seq=torch.cat([p_idx, g.tokens], 1), attn=torch.cat([p_mask, g.mask], 1),
                       n_prompt=p_idx.size(1), tokens=g.tokens, mask=g.mask.float(), ended=g.ended,
                       logprobs=g.logprobs)
+# [/lesson:rollout]
 
 
+# [lesson:score]
 def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, beta: float, autocast):
     """2. Reference log-probs, critic values and RM scores (frozen models: one batched pass each), then
     3. the per-token reward and 4. the advantages, once per rollout. Returns the rollout's KL (k1, k3)."""
@@ -234,8 +241,10 @@ def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, bet
     exp.advantages = whiten(advantages, mask) if cfg.whiten else advantages
     k1, k3 = kl_per_token(exp.logprobs, exp.ref_logprobs)
     return float((k1 * mask).sum(1).mean()), float((k3 * mask).sum(1).mean())   # nats per response
+# [/lesson:score]
 
 
+# [lesson:update]
 def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, autocast, it: int = 0):
     """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers."""
     T = cfg.temperature if cfg.scale_logits else 1.0
@@ -266,6 +275,7 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
                     pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T), mask))
             stats.append({**pg_stats, "vf_loss": vf_loss.item()})
     return stats
+# [/lesson:update]
 
 
 def main(cfg: Config) -> dict:
@@ -296,7 +306,7 @@ def main(cfg: Config) -> dict:
     else:
         critic = ValueModel(GPTConfig(**sft["model_config"])).to(device)
     for m in (policy, ref, rm.gpt, critic.gpt):
-        m.cfg.dropout = 0.0                           # dropout off: it would make log-probs and ratios noisy
+        m.set_dropout(0.0)                            # dropout off: it would make log-probs and ratios noisy
     for m in (ref, rm):
         m.requires_grad_(False)
     opt_pi = make_optimizer(policy.parameters(), cfg.lr)

@@ -49,14 +49,14 @@ class Config:
     threads: int = field(1, "CPU intra-op threads")
     # data
     data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs")
-    n_prompts: int = field(1500, "training prompts; each gets k SFT samples, and every pair of them is labelled")
+    n_prompts: int = field(2000, "training prompts; each gets k SFT samples, and every pair of them is labelled")
     k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each")
-    n_val_prompts: int = field(240, "held-out prompts (the world's evaluation prompts), k samples each")
+    n_val_pairs: int = field(1000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once")
     temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)")
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)")
     batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)")
-    lr: float = field(3e-4, "peak learning rate")
+    lr: float = field(1e-3, "peak learning rate")
     warmup_steps: int = field(20, "linear warmup steps")
     weight_decay: float = field(0.0, "AdamW weight decay")
     grad_clip: float = field(1.0, "clip the gradient norm to this")
@@ -68,9 +68,9 @@ class Config:
 
 PRESETS = {
     "default": {},
-    "test": dict(n_prompts=32, n_val_prompts=16, epochs=1, batch_size=8, eval_interval=2, norm_samples=64,
+    "test": dict(n_prompts=32, n_val_pairs=32, epochs=1, batch_size=8, eval_interval=2, norm_samples=64,
                  corr_samples=48, warmup_steps=2),
-    "gpu": dict(n_prompts=8000, n_val_prompts=600, batch_size=32, lr=1e-4, threads=0),
+    "gpu": dict(n_prompts=8000, n_val_pairs=2000, batch_size=32, lr=1e-4, threads=0),
 }
 
 
@@ -88,6 +88,7 @@ def bt_loss(r_chosen, r_rejected):
 # [/lesson:bt_loss]
 
 
+# [lesson:comparison_rewards]
 def comparison_rewards(rm, tok, groups, device, autocast):
     """RM scores at the EOS of every response of every group, in ONE batched pass, and the scores of each
     comparison's chosen and rejected response -> r_chosen (n,), r_rejected (n,).
@@ -107,8 +108,10 @@ def comparison_rewards(rm, tok, groups, device, autocast):
         values = rm(idx)                 # right padding needs no attention mask: causality hides the pads
     r = last_token_values(values, mask)  # (N,) the value at each response's EOS
     return r[chosen], r[rejected]
+# [/lesson:comparison_rewards]
 
 
+# [lesson:sample_comparisons]
 def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, max_new_tokens, device, autocast,
                        seed):
     """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats."""
@@ -134,6 +137,7 @@ def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, m
         if comparisons:
             groups.append((prompt, responses, comparisons))
     return groups, stats
+# [/lesson:sample_comparisons]
 
 
 def pairs_of(groups):
@@ -180,8 +184,9 @@ def main(cfg: Config) -> dict:
         train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
                                                       cfg.n_prompts, cfg.k, cfg.temperature, max_new, device,
                                                       autocast, cfg.seed)
-    val_groups, _ = sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], cfg.n_val_prompts,
-                                       cfg.k, cfg.temperature, max_new, device, autocast, cfg.seed + 1)
+    # held-out: ONE pair per prompt sample (independent pairs, so the accuracy has an honest standard error)
+    val_groups, _ = sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], cfg.n_val_pairs,
+                                       2, cfg.temperature, max_new, device, autocast, cfg.seed + 1)
     train_pairs, val_pairs = pairs_of(train_groups), pairs_of(val_groups)
     with open(f"{cfg.out_dir}/preferences.jsonl.tmp", "w") as f:
         for p, c, r in train_pairs:
@@ -192,7 +197,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Model: the SFT trunk + a fresh scalar head; dropout off
     rm = build_value_model(sft, device)
-    rm.gpt.cfg.dropout = 0.0
+    rm.gpt.set_dropout(0.0)
     opt = make_optimizer(rm.parameters(), cfg.lr, cfg.weight_decay)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -232,14 +237,17 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Normalise: fresh SFT samples on training prompts -> gain, bias so that gain * r + bias has mean 0, std 1
+    # [lesson:normalise]
     norm_prompts = [world.train_prompts[i % len(world.train_prompts)].text for i in range(cfg.norm_samples)]
     norm_samples = [s for s in sample_policy(policy, tok, norm_prompts, max_new_tokens=max_new, device=device,
                                              seed=cfg.seed + 2, autocast=autocast) if s.ended]
     raw = np.array(score_samples(rm, tok, norm_samples, device=device, autocast=autocast))
     gain, bias = float(1.0 / (raw.std() + 1e-8)), float(-raw.mean() / (raw.std() + 1e-8))
+    # [/lesson:normalise]
 
     # ------------------------------------------------------------------------------------------------------------
     # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
+    # [lesson:ceiling]
     rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
     val_acc = accuracy(rc, rr)
     g = lambda p, r: world.gold_reward(p, r).total  # noqa: E731
@@ -248,6 +256,7 @@ def main(cfg: Config) -> dict:
     labeler_acc = accuracy(gc, gr)   # how often gold itself agrees with the noisy labels: the ceiling
     strict = gc != gr
     gold_order_acc = float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))
+    # [/lesson:ceiling]
     corr_prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.corr_samples)]
     corr_samples = [s for s in sample_policy(policy, tok, corr_prompts, max_new_tokens=max_new, device=device,
                                              seed=cfg.seed + 3, autocast=autocast) if s.ended]
@@ -259,13 +268,14 @@ def main(cfg: Config) -> dict:
     corr["by_kind"] = {str(k): correlations(rm_scores[kinds == k], golds[kinds == k]) for k in sorted(set(kinds))}
     skill = (val_acc - 0.5) / max(labeler_acc - 0.5, 1e-8)
     summary = {
-        "val_accuracy": val_acc, "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill,
+        "val_accuracy": val_acc, "val_accuracy_se": float(np.sqrt(val_acc * (1 - val_acc) / max(1, len(rc)))),
+        "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill,
         "gold_order_accuracy": gold_order_acc, "gold_correlation": corr,
         "n_pairs": len(train_pairs), "n_val_pairs": len(val_pairs), "n_prompts": len(train_groups), **data_stats,
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
         "train_seconds": train_seconds,
     }
-    print(f"\nheld-out accuracy {val_acc:.3f} vs the labeler's ceiling {labeler_acc:.3f} "
+    print(f"\nheld-out accuracy {val_acc:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling {labeler_acc:.3f} "
           f"(skill {(skill):.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
     print(f"against the noiseless gold order: {gold_order_acc:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
@@ -291,6 +301,7 @@ def main(cfg: Config) -> dict:
     return summary
 
 
+# [lesson:report_mistakes]
 def report_mistakes(world, samples, rm_scores, golds, k=3):
     """What the RM gets wrong: the samples it over-rates most relative to gold (both standardised)."""
     z = (rm_scores - rm_scores.mean()) / (rm_scores.std() + 1e-8) - (golds - golds.mean()) / (golds.std() + 1e-8)
@@ -299,6 +310,7 @@ def report_mistakes(world, samples, rm_scores, golds, k=3):
         comps = world.gold_reward(samples[i].prompt, samples[i].response).components
         bad = ", ".join(f"{c} {v:+.2f}" for c, v in comps.items() if v < 0) or "no negative component"
         print(f"  rm {rm_scores[i]:+.2f} gold {golds[i]:+.2f} | {samples[i].response!r} | {bad}")
+# [/lesson:report_mistakes]
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def main(cfg: Config) -> dict:
     # Model
     if cfg.init:
         model = build_policy(parent, device)
-        model.cfg.dropout = cfg.dropout
+        model.set_dropout(cfg.dropout)
     else:
         model = GPT(GPTConfig(block_size=cfg.block_size, vocab_size=tok.vocab_size, n_layer=cfg.n_layer,
                               n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)).to(device)

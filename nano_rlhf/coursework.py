@@ -11,7 +11,7 @@ Conventions, all in plain comment lines of the source (never line numbers):
 - A solution block is the code between a line `# BEGIN SOLUTION` and a line `# END SOLUTION`, inside a lesson
   region. The innermost region around it is an exercise, named NAME with '-' read as '_' (`sft-loss`: `sft_loss`).
   In the student copy the whole block, marker lines included, becomes one line at the BEGIN line's indentation:
-  raise NotImplementedError("Exercise N: NAME — see LESSON")
+  raise NotImplementedError(<"Exercise N: NAME — see LESSON">)
 - A graded test carries `@pytest.mark.exercise("NAME")`; `pytest --exercise NAME` runs only those (conftest.py).
 - A snippet in lessons/*.md is a comment line `<!-- snippet: FILE#NAME -->`, a ```python fence holding the
   region's code (dedented, marker lines left out), and a closing line `<!-- /snippet -->`.
@@ -36,8 +36,9 @@ LESSONS = {"attention": "lessons/02-model.md", "sft_loss": "lessons/03-sft.md", 
            "kl_penalty": "lessons/05-ppo.md", "gae": "lessons/05-ppo.md", "policy_loss": "lessons/05-ppo.md",
            "value_loss": "lessons/05-ppo.md", "dpo_loss": "lessons/07-rlhf-at-scale.md"}
 MANIFEST = "STUDENT_COPY"
-STUB = 'raise NotImplementedError("Exercise {number}: {name} — see {lesson}")'
-UNSOLVED = 'NotImplementedError("Exercise '     # what a remaining stub contains
+# (spelled in two halves so that this file itself never contains what a remaining stub contains)
+STUB = 'raise NotImplementedError(' + '"Exercise {number}: {name} — see {lesson}")'
+UNSOLVED = 'NotImplementedError(' + '"Exercise '     # what a remaining stub contains
 NEEDS_ALL = "needs every exercise solved (end-to-end run)"
 
 OPEN, CLOSE = re.compile(r"\s*# \[lesson:([\w-]+)\]\s*$"), re.compile(r"\s*# \[/lesson:([\w-]+)\]\s*$")

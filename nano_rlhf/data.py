@@ -6,6 +6,7 @@ import torch
 from nano_rlhf.tokenizer import Tokenizer
 
 
+# [lesson:encode_sft]
 def encode_sft(tok: Tokenizer, prompt: str, response: str, block_size: int):
     """Token ids of prompt + response + EOS, and a loss mask that is 1 only on the response tokens and the EOS.
 
@@ -17,8 +18,10 @@ def encode_sft(tok: Tokenizer, prompt: str, response: str, block_size: int):
     ids = (p + r)[:block_size]
     mask = ([0] * len(p) + [1] * len(r))[:block_size]
     return ids, mask
+# [/lesson:encode_sft]
 
 
+# [lesson:sft_batches]
 def sft_batches(examples, batch_size: int, pad_id: int, rng: random.Random, device, bucket: int = 16):
     """Endless shuffled batches of right-padded (ids, loss_mask) -> inputs (B, T), targets (B, T), mask (B, T).
 
@@ -46,6 +49,7 @@ def collate_sft(batch, pad_id: int, device):
     mask = torch.tensor([m + [0] * (T - len(m)) for _, m in batch])
     # predict token t+1 from tokens <= t: inputs drop the last token, targets and mask drop the first
     return ids[:, :-1].to(device), ids[:, 1:].to(device), mask[:, 1:].to(device)
+# [/lesson:sft_batches]
 
 
 def left_pad(seqs, pad_id: int, device=None):

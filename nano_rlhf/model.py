@@ -175,6 +175,14 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
+    def set_dropout(self, p: float):
+        """Change the dropout probability everywhere (RM and PPO turn it off: it would make log-probs, ratios
+        and rewards noisy). The nn.Dropout modules keep the p they were built with, so set each of them."""
+        self.cfg.dropout = p
+        for m in self.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = p
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())   # tied weights are counted once
 

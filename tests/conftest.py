@@ -65,3 +65,12 @@ def ppo_chain_dir(rm_chain_dir):
     from nano_rlhf.common import with_preset
     train_ppo.main(with_preset(train_ppo.Config, train_ppo.PRESETS, "test", out_dir=str(rm_chain_dir)))
     return rm_chain_dir
+
+
+@pytest.fixture(scope="session")
+def dpo_chain_dir(rm_chain_dir):
+    """rm_chain_dir with dpo.pt added by a `--preset test` run of train_dpo.py (on its preferences.jsonl)."""
+    import train_dpo
+    from nano_rlhf.common import with_preset
+    train_dpo.main(with_preset(train_dpo.Config, train_dpo.PRESETS, "test", out_dir=str(rm_chain_dir)))
+    return rm_chain_dir

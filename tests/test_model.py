@@ -120,3 +120,12 @@ def test_scalar_head_init_and_last_token_value():
     values = torch.arange(12.0).view(2, 6)
     mask = torch.tensor([[0, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])
     assert last_token_values(values, mask).tolist() == [3.0, 11.0]
+
+
+def test_set_dropout_reaches_every_dropout_module():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=32, n_layer=2, n_head=2, n_embd=16, dropout=0.5)).train()
+    x = torch.randint(0, 30, (2, 8))
+    assert not torch.equal(model(x), model(x))          # dropout on: two passes differ
+    model.set_dropout(0.0)
+    assert torch.equal(model(x), model(x))              # off everywhere, even in train mode

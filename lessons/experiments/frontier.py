@@ -1,0 +1,189 @@
+"""The reward-KL frontier: gold (and RM) reward against KL(pi || pi_SFT) on held-out prompts, for best-of-n, PPO
+at several beta and DPO at several beta, on one plot with the SFT point (lesson 7).
+
+    python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~15 min on a laptop CPU
+    python lessons/experiments/frontier.py --quick    # seconds, on a --preset test chain: checks the plumbing
+
+Each PPO and DPO run is the training script's own `main(cfg)` with a few overrides, in its own folder under
+--work-dir (default out/experiments), holding copies of out/sft.pt, out/rm.pt and out/preferences.jsonl. A run
+whose summary is already there, made from the same checkpoints and overrides, is reused: delete its folder (or the
+work dir) to measure again, e.g. after changing a script's defaults. overoptimisation.py shares these runs.
+
+KL is measured the same way for PPO and DPO: on held-out samples, summed over response tokens, averaged over
+responses, at the sampling temperature (evaluate.policy_report). Best-of-n uses the analytic log n - (n - 1)/n,
+an upper bound when responses repeat (nano_rlhf/best_of_n.py); its curve for every n comes from one draw of 64
+SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: nothing here selects by it.
+"""
+import argparse
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nano_rlhf import best_of_n as bon  # noqa: E402
+from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer  # noqa: E402
+from nano_rlhf.common import Timer, UserError, run_cli, setup_runtime, with_preset, write_json  # noqa: E402
+from nano_rlhf.evaluate import gold_scores  # noqa: E402
+from nano_rlhf.world import World  # noqa: E402
+
+NS = (1, 2, 4, 8, 16, 32, 64)
+EVAL_INTERVAL = 4    # PPO evaluations every 4 iterations: the history is a curve (overoptimisation.py plots it)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared with overoptimisation.py: prerequisites, cached training runs, the best-of-n curve
+
+
+def parse_args(argv, doc: str, name: str):
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--out-dir", default="out", help="folder holding sft.pt, rm.pt and preferences.jsonl")
+    ap.add_argument("--work-dir", default="", help="folder for the runs (default: <out-dir>/experiments)")
+    ap.add_argument("--quick", action="store_true", help="tiny runs (--preset test), for tests: seconds")
+    ap.add_argument("--png", default="", help=f"plot path (default: {name}.png next to this script; "
+                                              f"<work-dir>/{name}.png with --quick)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads for every run")
+    args = ap.parse_args(argv)
+    args.work_dir = args.work_dir or f"{args.out_dir}/experiments"
+    args.png = args.png or (f"{args.work_dir}/{name}.png" if args.quick else str(HERE / f"{name}.png"))
+    return args
+
+
+def chain_ids(out_dir: str) -> dict:
+    """The ids of out/sft.pt and out/rm.pt, or a one-line error saying what to run."""
+    for f, what in (("sft.pt", "`python train_sft.py` and then `python train_rm.py`"),
+                    ("rm.pt", "`python train_rm.py`")):
+        if not Path(out_dir, f).exists():
+            raise UserError(f"{out_dir}/{f} not found: run {what} first (or pass the right --out-dir)")
+    return {s: load_checkpoint(f"{out_dir}/{s}.pt", s)["id"] for s in ("sft", "rm")}
+
+
+def run_name(stage: str, overrides: dict) -> str:
+    return stage + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()) if k != "threads")
+
+
+def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
+    """Train with train_<stage>.py's main(cfg) in <work-dir>/<name>, or reuse the summary of an identical run."""
+    import train_dpo
+    import train_ppo
+    module = {"ppo": train_ppo, "dpo": train_dpo}[stage]
+    preset = "test" if args.quick else "default"
+    d = Path(args.work_dir) / run_name(stage, overrides)
+    stamp = {"chain": ids, "preset": preset, "overrides": overrides}
+    summary_file, stamp_file = d / f"{stage}_summary.json", d / "experiment.json"
+    if summary_file.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+        print(f"[{d.name}] reusing {summary_file}")
+        return json.loads(summary_file.read_text())
+    d.mkdir(parents=True, exist_ok=True)
+    for f in ("sft.pt", "rm.pt", "preferences.jsonl"):
+        if Path(args.out_dir, f).exists():
+            shutil.copyfile(Path(args.out_dir, f), d / f)
+    print(f"[{d.name}] training: python train_{stage}.py --preset {preset} --out-dir {d} " +
+          " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()))
+    t = Timer()
+    cfg = with_preset(module.Config, module.PRESETS, preset, out_dir=str(d), threads=args.threads, **overrides)
+    summary = module.main(cfg)
+    write_json(str(stamp_file), stamp)
+    print(f"[{d.name}] done in {t():.0f}s")
+    return summary
+
+
+def ppo_overrides(beta: float, args) -> dict:
+    """PPO at this beta, evaluated often enough for a curve (every iteration of the 3 of --quick)."""
+    return {"beta": beta, "eval_interval": 1 if args.quick else EVAL_INTERVAL}
+
+
+def bon_curve(args, ids: dict, ns=NS) -> dict:
+    """Best-of-n gold and RM score for every n in ns from max(ns) SFT samples per held-out prompt (cached)."""
+    N = 8 if args.quick else max(ns)
+    ns = [n for n in ns if n <= N]
+    n_prompts = 8 if args.quick else 120          # each of the 60 held-out prompts twice
+    path = Path(args.work_dir) / "bon_curve.json"
+    stamp = {"chain": ids, "N": N, "prompts": n_prompts, "ns": ns}
+    if path.exists() and json.loads(path.read_text()).get("stamp") == stamp:
+        print(f"[best-of-n] reusing {path}")
+        return json.loads(path.read_text())
+    t = Timer()
+    device, autocast = setup_runtime(0, "cpu", args.threads)
+    sft, rm_ckpt = load_checkpoint(f"{args.out_dir}/sft.pt", "sft"), load_checkpoint(f"{args.out_dir}/rm.pt", "rm")
+    tok, world = load_tokenizer(sft), World(sft["config"]["world_seed"])
+    policy, rm = build_policy(sft, device).eval(), build_value_model(rm_ckpt, device).eval()
+    prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(n_prompts)]
+    score_fn = bon.rm_scorer(rm, rm_ckpt["reward_norm"], tok, -2.0, device, autocast)
+    with torch.inference_mode():
+        _, _, samples, scores = bon.best_of_n(policy, tok, prompts, N, score_fn, seed=30_000, device=device,
+                                              max_new_tokens=sft["config"]["max_new_tokens"], autocast=autocast)
+    rows = bon.curve(samples, scores, [g.total for g in gold_scores(world, samples)], N, ns)
+    out = {"stamp": stamp, "rows": rows, "n_samples": len(samples), "seconds": t()}
+    write_json(str(path), out)
+    print(f"[best-of-n] {len(samples)} SFT samples scored in {out['seconds']:.0f}s")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main(args) -> dict:
+    timer = Timer()
+    ids = chain_ids(args.out_dir)
+    import train_dpo
+    import train_ppo
+    # PPO: no leash, the default beta and four times it (overoptimisation.py reuses the first two runs); DPO: the
+    # default beta and simple values around it. The runs' own defaults otherwise (iterations, lr, epochs...).
+    b_ppo, b_dpo = train_ppo.Config().beta, train_dpo.Config().beta
+    ppo_betas = sorted({0.0, b_ppo, 4 * b_ppo})
+    dpo_betas = sorted({b_dpo, 1.0} if args.quick else {0.1, 0.3, 1.0, b_dpo})
+    curve = bon_curve(args, ids)
+    ppo = {b: train_run("ppo", ppo_overrides(b, args), args, ids) for b in ppo_betas}
+    dpo = {b: train_run("dpo", {"beta": b}, args, ids) for b in dpo_betas}
+
+    rows = [("SFT", 0.0, curve["rows"][0]["gold"], curve["rows"][0]["gold_se"], curve["rows"][0]["rm"])]
+    rows += [(f"best-of-{r['n']}", r["kl"], r["gold"], r["gold_se"], r["rm"]) for r in curve["rows"][1:]]
+    rows += [(f"PPO beta={b}", s["kl"], s["gold_reward_ppo"], s["gold_reward_ppo_se"], s["rm_reward_ppo"])
+             for b, s in ppo.items()]
+    rows += [(f"DPO beta={b}", s["kl"], s["gold_reward_dpo"], s["gold_reward_dpo_se"], s["rm_reward_dpo"])
+             for b, s in dpo.items()]
+    print(f"\nheld-out reward against KL(pi || pi_SFT) (SFT and best-of-n: {curve['n_samples']} samples; PPO and "
+          f"DPO: their final report)\n{'policy':<16}{'KL (nats)':>10}{'gold':>17}{'RM':>8}")
+    for name, kl, g, se, r in rows:
+        print(f"{name:<16}{kl:>10.3f}{g:>+10.3f} ± {se:.3f}{r:>+8.3f}")
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in ((axes[0], "gold", "gold reward (simulated human)"), (axes[1], "rm", "RM (proxy) reward")):
+        c = curve["rows"]
+        ax.plot([r["kl"] for r in c], [r[key] for r in c], "o-", color="tab:green", label="best-of-n (analytic KL)")
+        for r in c[1:]:
+            ax.annotate(f"n={r['n']}", (r["kl"], r[key]), fontsize=7, xytext=(3, -9), textcoords="offset points")
+        for stage, runs, color in (("PPO", ppo, "tab:blue"), ("DPO", dpo, "tab:red")):
+            for i, (b, s) in enumerate(runs.items()):
+                k = f"{key}_reward_{stage.lower()}"
+                ax.plot(s["kl"], s[k], "s" if stage == "PPO" else "^", color=color, alpha=0.4 + 0.6 * i / len(runs),
+                        label=f"{stage} beta={b}")
+                if stage == "PPO":     # the held-out evaluations along the run, faint
+                    h = s["history"]
+                    ax.plot([r["kl"] for r in h], [r[key] for r in h], "-", color=color, alpha=0.25, lw=1)
+        ax.plot(0, c[0][key], "k*", ms=12, label="SFT")
+        ax.set_title(title)
+        ax.set_xlabel("KL(pi || pi_SFT), nats per response")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.png, dpi=110)
+    plt.close(fig)
+    print(f"\nwrote {args.png} in {timer():.0f}s")
+    return {"rows": rows, "bon": curve, "ppo": ppo, "dpo": dpo}
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_args(sys.argv[1:], __doc__, "frontier"))

@@ -1,0 +1,104 @@
+"""Reward-model over-optimisation (Gao, Schulman & Hilton 2022) in the tiny world: proxy (RM) and gold reward
+against d = sqrt(KL(pi || pi_SFT)) along a PPO run without a KL penalty (beta = 0), one with the default beta, and
+for best-of-n, with Gao et al.'s functional forms fitted by least squares:
+
+    best-of-n   R(d) = d (alpha - beta d)          RL   R(d) = d (alpha - beta log d)
+
+R is the reward minus the SFT policy's (so R(0) = 0); alpha and beta are fitted constants (not PPO's KL
+coefficient). Gao et al. fit the gold reward; the proxy is fitted here too, for comparison.
+
+    python lessons/experiments/overoptimisation.py          # after train_sft.py and train_rm.py; ~10 min
+    python lessons/experiments/overoptimisation.py --quick  # seconds, on a --preset test chain
+
+The PPO runs evaluate on held-out prompts every 4 iterations (the `history` of ppo_summary.json). They live in
+<work-dir> (default out/experiments) and are shared with frontier.py: whichever script runs second reuses the
+default-beta run and the best-of-n samples. Small-sample caveat: one run per setting, 400 held-out samples per
+evaluation (gold SE about 0.08), 120 prompts x 64 samples for best-of-n; read the fits as a shape, not a law.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frontier import bon_curve, chain_ids, parse_args, ppo_overrides, train_run  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import train_ppo  # noqa: E402
+from nano_rlhf.common import Timer, run_cli  # noqa: E402
+
+
+def fit(d, r, form: str):
+    """Least squares for R = alpha d - beta d^2 (bon) or R = alpha d - beta d log d (rl) -> alpha, beta, R^2."""
+    d, r = np.asarray(d, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    second = d ** 2 if form == "bon" else np.where(d > 0, d * np.log(np.maximum(d, 1e-12)), 0.0)
+    X = np.stack([d, -second], 1)                          # R = X @ (alpha, beta); no intercept: R(0) = 0
+    (alpha, beta), *_ = np.linalg.lstsq(X, r, rcond=None)
+    ss = float(((r - X @ (alpha, beta)) ** 2).sum())
+    r2 = 1 - ss / float(((r - r.mean()) ** 2).sum()) if len(r) > 1 and r.std() > 0 else float("nan")
+    return float(alpha), float(beta), r2
+
+
+def curve_fn(form: str, alpha: float, beta: float):
+    return lambda d: d * (alpha - beta * (d if form == "bon" else np.log(np.maximum(d, 1e-12))))
+
+
+def main(args) -> dict:
+    timer = Timer()
+    ids = chain_ids(args.out_dir)
+    default_beta = train_ppo.Config().beta
+    bon = bon_curve(args, ids)
+    series = {}   # name -> (form, d, gold - gold_SFT, rm - rm_SFT, labels)
+    c = bon["rows"]
+    series["best-of-n"] = ("bon", [np.sqrt(r["kl"]) for r in c], [r["gold"] - c[0]["gold"] for r in c],
+                           [r["rm"] - c[0]["rm"] for r in c], [f"n={r['n']}" for r in c])
+    for beta in (0.0, default_beta):
+        s = train_run("ppo", ppo_overrides(beta, args), args, ids)
+        h = s["history"]
+        series[f"PPO beta={beta}"] = ("rl", [np.sqrt(max(r["kl"], 0.0)) for r in h],
+                                      [r["gold"] - s["gold_reward_sft"] for r in h],
+                                      [r["rm"] - s["rm_reward_sft"] for r in h], [f"it {r['iteration']}" for r in h])
+
+    fits = {}
+    for name, (form, d, gold, rm, labels) in series.items():
+        print(f"\n{name}: reward relative to SFT against d = sqrt(KL)\n{'':>8}{'KL':>8}{'d':>7}{'gold':>8}{'RM':>8}")
+        for lab, di, g, r in zip(labels, d, gold, rm):
+            print(f"{lab:>8}{di ** 2:>8.3f}{di:>7.3f}{g:>+8.3f}{r:>+8.3f}")
+        fits[name] = {"form": form, "gold": fit(d, gold, form), "rm": fit(d, rm, form)}
+    print("\nfitted Gao et al. forms (least squares through the origin): best-of-n d(alpha - beta d), "
+          "RL d(alpha - beta log d)")
+    print(f"{'series':<18}{'reward':<7}{'alpha':>9}{'beta':>9}{'R^2':>7}{'peak at d':>11}")
+    for name, f in fits.items():
+        for key in ("gold", "rm"):
+            a, b, r2 = f[key]
+            if b <= 0:
+                peak = "none"           # still rising: no over-optimisation within this form
+            else:                       # dR/dd = 0: bon d* = alpha / 2 beta; RL d* = exp(alpha / beta - 1)
+                peak = f"{a / (2 * b):.2f}" if f["form"] == "bon" else f"{np.exp(a / b - 1):.2f}"
+            print(f"{name:<18}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>11}")
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"best-of-n": "tab:green", f"PPO beta={default_beta}": "tab:blue", "PPO beta=0.0": "tab:red"}
+    for ax, key, i in ((axes[0], "gold", 2), (axes[1], "rm", 3)):
+        for name, s in series.items():
+            d = np.asarray(s[1])
+            ax.plot(d, s[i], "o", ms=4, color=colors.get(name), label=name)
+            xs = np.linspace(0, max(d.max(), 1e-3), 100)
+            ax.plot(xs, curve_fn(s[0], *fits[name][key][:2])(xs), "--", color=colors.get(name), lw=1)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(("gold" if key == "gold" else "RM (proxy)") + " reward minus SFT's; dashed: Gao et al. fits")
+        ax.set_xlabel("d = sqrt(KL(pi || pi_SFT)), sqrt(nats)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.png, dpi=110)
+    plt.close(fig)
+    print(f"\nwrote {args.png} in {timer():.0f}s")
+    return {"series": series, "fits": fits}
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_args(sys.argv[1:], __doc__, "overoptimisation"))
