@@ -1,7 +1,7 @@
 """Direct preference optimisation (DPO): the policy learns from the preference pairs directly, with no reward model
 and no sampling during training.
 
-    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~2 minutes
+    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1.5 minutes
     python train_dpo.py --beta 0.1         # the DPO paper's usual value: more KL here, and less gold (below)
     python train_dpo.py --data prefs.jsonl # your own {"prompt", "chosen", "rejected"} lines
     python train_dpo.py --preset test      # seconds, for tests
@@ -18,11 +18,12 @@ sampled the pairs, the setting Rafailov et al. recommend. The held-out report is
 against SFT samples, KL to SFT at the sampling temperature, and the RM's score when out/rm.pt exists (the RM is
 only a yardstick here: DPO never reads it).
 
-Defaults (beta 0.3, lr 1e-4, one epoch, 32 pairs a step) were chosen by comparing a handful of complete runs on the
-default chain afterwards, never inside a run. Gold gain over SFT (400 held-out samples, SE about 0.07):
-beta 0.3: +1.21 at KL 1.5 nats, +0.86 with seed 1; beta 0.1: +0.88 at KL 3.0, +0.25 with seed 1; beta 0.1 with a
-second epoch or lr 2e-4: +0.54 at KL 6.1, +0.67 at KL 4.7; beta 1.0: +0.94 at KL 0.5. A second epoch raises the
-training accuracy (0.70 -> 0.74 at beta 0.1) while gold falls back: it fits the labeler's noise.
+Defaults (beta 0.3, lr 1e-4, one epoch, 32 pairs a step) were chosen by comparing complete runs afterwards, never
+inside a run. Held-out gold on the default chain (SFT -0.26; 480 samples, SE about 0.06): beta 0.3 +0.92 at KL
+1.6 nats, beta 0.1 +0.49 at KL 3.1, beta 1.0 +0.75 at KL 0.6 (lessons/experiments/frontier.py). On an earlier
+version of the world, beta 0.1 with a second epoch or lr 2e-4 went further from SFT (KL 5-6) for less gold, and a
+second seed moved gold by 0.6 (beta 0.1) and 0.35 (beta 0.3). The second epoch raised the training accuracy
+(0.70 -> 0.74) while gold fell: it fits the labeler's noise.
 
 Simplifications: sequence log-probs of the frozen reference are computed once before training (it never changes);
 no SFT term on the chosen responses, no label smoothing (conservative DPO), no length normalisation; the stopping
@@ -74,7 +75,8 @@ class Config:
     grad_clip: float = field(1.0, "clip the gradient norm to this")
     log_interval: int = field(20, "steps between progress lines")
     # evaluation (reporting only: gold never steers the run)
-    eval_samples: int = field(400, "held-out samples for the report (win rate n), as in train_ppo.py")
+    eval_samples: int = field(480, "held-out samples for the report, cycling over the held-out prompts (win rate "
+                                   "n); as train_ppo.py's, so that both draw the same SFT samples")
     temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too")
     max_new_tokens: int = field(0, "longest sampled response (0: the SFT run's setting)")
     no_eos_penalty: float = field(-2.0, "RM score reported for a response without EOS (PPO's penalty)")
@@ -115,20 +117,25 @@ def encode_pairs(tok, pairs, block_size: int):
     return out, dropped
 
 
-def sequence_logprobs(model, batch, pad_id: int, device, autocast):
-    """Summed log-probs of the chosen and of the rejected responses, one batched pass over both.
+def summed_logprobs(model, prompts, responses, pad_id: int, device, autocast):
+    """log pi(response | prompt) of each pair of token lists: the sum over the response tokens, EOS included.
 
-    batch: list of encoded pairs -> logps_chosen (B,), logps_rejected (B,), fp32. Prompts are left-padded and
-    responses right-padded, so every response starts at the same column P (what response_logits expects).
+    Prompts are left-padded and responses right-padded, so every response starts at the same column P (what
+    response_logits expects).  N prompts, N responses -> (N,) fp32
     """
-    prompts = [p for p, _, _ in batch] * 2
-    responses = [c for _, c, _ in batch] + [r for _, _, r in batch]
-    p_idx, p_mask = left_pad(prompts, pad_id, device)                   # (2B, P)
-    r_idx, r_mask = right_pad(responses, pad_id, device)                # (2B, R)
+    p_idx, p_mask = left_pad(prompts, pad_id, device)                   # (N, P)
+    r_idx, r_mask = right_pad(responses, pad_id, device)                # (N, R)
     seq, attn = torch.cat([p_idx, r_idx], 1), torch.cat([p_mask, r_mask], 1)
     with autocast():
-        logits = response_logits(model, seq, attn, p_idx.size(1))       # (2B, R, V)
-    logps = (token_logprobs(logits, r_idx) * r_mask).sum(1)             # (2B,) sum over response tokens + EOS
+        logits = response_logits(model, seq, attn, p_idx.size(1))       # (N, R, V)
+    return (token_logprobs(logits, r_idx) * r_mask).sum(1)              # (N,) pads contribute 0
+
+
+def sequence_logprobs(model, batch, pad_id: int, device, autocast):
+    """Summed log-probs of the chosen and of the rejected responses of a batch of encoded pairs, in one pass.
+    -> logps_chosen (B,), logps_rejected (B,)"""
+    logps = summed_logprobs(model, [p for p, _, _ in batch] * 2, [c for _, c, _ in batch] + [r for _, _, r in batch],
+                            pad_id, device, autocast)
     return logps[:len(batch)], logps[len(batch):]
 
 
@@ -146,15 +153,20 @@ def epoch_batches(data, batch_size: int, rng: random.Random, bucket: int = 16):
 
 
 @torch.no_grad()
-def reference_logprobs(ref, data, pad_id: int, device, autocast, batch_size: int = 128):
-    """log pi_ref of every chosen and rejected response, once: the reference is frozen.
+def reference_logprobs(ref, data, pad_id: int, device, autocast, batch_size: int = 256):
+    """log pi_ref of every chosen and rejected response, once before training: the reference is frozen.
 
-    Batches of pairs of similar length (less padding, about twice as fast here), put back in the data's order."""
-    order = sorted(range(len(data)), key=lambda i: max(len(data[i][1]), len(data[i][2])))
-    chosen, rejected = torch.zeros(len(data), device=device), torch.zeros(len(data), device=device)
-    for i in range(0, len(data), batch_size):
-        j = order[i:i + batch_size]
-        chosen[j], rejected[j] = sequence_logprobs(ref, [data[k] for k in j], pad_id, device, autocast)
+    Each SFT sample of train_rm.py appears in K - 1 pairs, so every distinct (prompt, response) is scored once,
+    in batches of similar lengths (less padding). -> ref_chosen (n_pairs,), ref_rejected (n_pairs,)
+    """
+    seqs = sorted({(tuple(p), tuple(r)) for p, c, rj in data for r in (c, rj)}, key=lambda x: (len(x[1]), x))
+    logp = {}
+    for i in range(0, len(seqs), batch_size):
+        chunk = seqs[i:i + batch_size]
+        out = summed_logprobs(ref, [p for p, _ in chunk], [r for _, r in chunk], pad_id, device, autocast)
+        logp.update(zip(chunk, out.tolist()))
+    chosen = torch.tensor([logp[tuple(p), tuple(c)] for p, c, _ in data], device=device)
+    rejected = torch.tensor([logp[tuple(p), tuple(r)] for p, _, r in data], device=device)
     return chosen, rejected
 
 

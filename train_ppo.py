@@ -55,7 +55,7 @@ class Config:
     max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)")
     scale_logits: bool = field(True, "divide logits by T in the training log-probs (--no-scale-logits: ablation)")
     # reward
-    beta: float = field(0.05, "KL coefficient (initial value when --target-kl is set); 0 removes the leash")
+    beta: float = field(0.1, "KL coefficient (initial value when --target-kl is set); 0 removes the leash")
     target_kl: float = field(0.0, "adaptive KL: move beta so the KL (nats/sequence) tracks this; 0 = fixed beta")
     kl_horizon: int = field(640, "adaptive KL horizon in samples (Ziegler et al. use 10000 for far longer runs)")
     kl_estimator: str = field("k1", "per-token KL in the reward: k1 = log ratio, k3 = (r-1) - log r",

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config,
-                              run_cli, set_lr, setup_runtime, write_json)
+from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se,
+                              parse_config, run_cli, set_lr, setup_runtime, write_json)
 from nano_rlhf.data import collate_sft, encode_sft, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.model import GPT, GPTConfig
@@ -187,12 +187,16 @@ def main(cfg: Config) -> dict:
     samples = sample_policy(model, tok, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                             device=device, seed=cfg.seed, autocast=autocast)
     report = gold_report(world, samples)
-    corpus = [world.gold_reward(p, r).total for p, r in world.eval_corpus()]
+    # the corpus distribution's mean gold on the held-out prompts, from 50 fresh draws per prompt (the finite
+    # eval_corpus() has only 16 per prompt: its mean is too noisy a yardstick)
+    rng = random.Random(cfg.seed)
+    corpus = [world.gold_reward(p.text, world.sample_response(p, rng)).total for p in world.eval_prompts
+              for _ in range(50)]
     summary = {
         "val_loss": history["val_loss"][-1],
         **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_components", "eos_rate")},
         "n_samples": report["n"],
-        "corpus_gold_reward": sum(corpus) / len(corpus),
+        "corpus_gold_reward": mean_se(corpus)[0], "corpus_gold_reward_se": mean_se(corpus)[1],
         "gold_reward_best": world.gold_reward_best(eval_prompts),
         "params": model.num_params(),
         "train_tokens_per_s": tokens_seen / t_loop(),

@@ -112,7 +112,7 @@ class Config:
     seed: int = field(0, "random seed")
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
     threads: int = field(1, "CPU intra-op threads")
-    eval_samples: int = field(400, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples")
+    eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples")
     temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)")
     max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)")
     no_eos_penalty: float = field(-2.0, "score of a response without EOS (PPO's penalty): it never wins")

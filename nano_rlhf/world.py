@@ -7,7 +7,8 @@ objective and you can watch alignment -- and reward hacking -- happen.
 
 The world
 ---------
-Users ask three kinds of short questions, each in five phrasings (templates):
+Users ask three kinds of short questions (16 colours, 14 animal sounds, 10 small sums: 40
+facts), each in five phrasings (templates):
 
     colour  "What colour is the banana?"          -> " The banana is yellow."
     sound   "What does the dog say?"              -> " The dog says woof."
@@ -50,20 +51,19 @@ KINDS = ("colour", "sound", "sum")
 
 # ----------------------------------------------------------------------------- facts
 COLOUR_FACTS = {
-    "banana": "yellow", "lemon": "yellow", "sunflower": "yellow", "grass": "green",
-    "leaf": "green", "lime": "green", "cucumber": "green", "sky": "blue", "ocean": "blue",
-    "snow": "white", "milk": "white", "cloud": "white", "coal": "black", "ink": "black",
-    "tomato": "red", "cherry": "red", "strawberry": "red", "carrot": "orange",
-    "pumpkin": "orange", "chocolate": "brown", "acorn": "brown", "flamingo": "pink",
+    "banana": "yellow", "lemon": "yellow", "grass": "green", "leaf": "green", "sky": "blue",
+    "snow": "white", "milk": "white", "coal": "black", "tomato": "red", "cherry": "red",
+    "carrot": "orange", "pumpkin": "orange", "chocolate": "brown", "flamingo": "pink",
     "grape": "purple", "elephant": "grey",
 }
 SOUND_FACTS = {
     "dog": "woof", "cat": "meow", "cow": "moo", "duck": "quack", "sheep": "baa",
     "pig": "oink", "lion": "roar", "owl": "hoot", "horse": "neigh", "snake": "hiss",
-    "bee": "buzz", "frog": "ribbit", "mouse": "squeak", "wolf": "howl", "hen": "cluck",
-    "donkey": "bray", "goat": "bleat", "dove": "coo", "crow": "caw", "bear": "growl",
+    "bee": "buzz", "frog": "ribbit", "mouse": "squeak", "wolf": "howl",
 }
-SUM_PAIRS = [(x, y) for x in range(1, 5) for y in range(1, 5)]   # 16 small sums: a 1M-parameter model learns them in minutes
+# 40 facts in all: few enough that a 0.9M-parameter model learns them in two CPU minutes (with 89 facts the SFT
+# model fell well short of its corpus on honesty), many enough that nothing is learned from a handful of strings
+SUM_PAIRS = [(x, y) for x in range(1, 5) for y in range(x, 5)]   # 10 small sums, smaller summand first
 NUMBERS = [str(n) for n in range(1, 11)]
 ANSWERS = {"colour": sorted(set(COLOUR_FACTS.values())),
            "sound": sorted(set(SOUND_FACTS.values())), "sum": NUMBERS}
@@ -120,10 +120,11 @@ CONCISE_FLOOR = -2.0    # keeps the total bounded: gold is in [-7, 2]
 # Bradley-Terry noise of the labeler: P(a preferred) = sigmoid((g_a - g_b) / T).
 # Calibrated by hand with a small script on World(seed=0): over all within-prompt pairs
 # of corpus() -- independent corpus draws for the same prompt, a proxy for two SFT
-# samples -- gold ties excluded (9,647 of 9,968 pairs), the expected agreement of the
-# label with the gold order, mean(sigmoid(|g_a - g_b| / T)) (`World.label_agreement`),
-# is T=0.7: 0.837, T=0.75: 0.827, T=0.8: 0.818, T=0.85: 0.809. At T=0.75 seeds 1-3 give
-# 0.829, 0.833, 0.830, and one sampled run of 9,647 labels (seed 0) agreed 0.819.
+# samples -- gold ties excluded, the expected agreement of the label with the gold order,
+# mean(sigmoid(|g_a - g_b| / T)) (`World.label_agreement`), was T=0.7: 0.837, T=0.75: 0.827,
+# T=0.8: 0.818, T=0.85: 0.809 on the first, 89-fact world; on the current 40-fact world,
+# T=0.75 gives 0.828 (seed 0) and 0.826 (seed 1) over 19,200 pairs. On real SFT samples
+# train_rm.py measures it again as `labeler_accuracy` (0.79-0.84).
 LABELER_TEMPERATURE = 0.75
 
 

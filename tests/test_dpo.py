@@ -28,7 +28,7 @@ def test_dpo_loss_is_log_2_when_the_policy_is_the_reference_and_its_gradient_fav
     for beta in (0.01, 0.1, 1.0):
         logps_c, logps_r = ref_c.clone().requires_grad_(), ref_r.clone().requires_grad_()
         loss = train_dpo.dpo_loss(logps_c, logps_r, ref_c, ref_r, beta)
-        assert abs(float(loss) - math.log(2)) < 1e-6
+        assert abs(loss.item() - math.log(2)) < 1e-6
         loss.backward()      # d loss / d log pi(y_w) = -beta * sigmoid(0) / B; +beta / (2 B) for y_l
         assert torch.allclose(logps_c.grad, torch.full((6,), -beta / 12)), logps_c.grad
         assert torch.allclose(logps_r.grad, torch.full((6,), beta / 12)), logps_r.grad
@@ -45,7 +45,7 @@ def test_a_few_dpo_steps_on_a_toy_batch_raise_the_margin():
     margins = []
     for _ in range(15):
         c, r = train_dpo.sequence_logprobs(model, data, PAD, "cpu", nullcontext)
-        margins.append(float(((c - ref_c) - (r - ref_r)).mean()))
+        margins.append(((c - ref_c) - (r - ref_r)).mean().item())
         loss = train_dpo.dpo_loss(c, r, ref_c, ref_r, beta=0.1)
         opt.zero_grad()
         loss.backward()

@@ -140,6 +140,7 @@ def test_one_update_raises_the_logprob_of_positive_advantage_tokens():
     assert (new - old)[adv > 0].mean() > 0 > (new - old)[adv < 0].mean()
 
 
+@torch.no_grad()
 def test_kl_is_zero_at_iteration_zero(chain_dir):
     ck = load_checkpoint(str(chain_dir / "sft.pt"), "sft")
     tok, policy, ref = load_tokenizer(ck), build_policy(ck, "cpu").eval(), build_policy(ck, "cpu").eval()

@@ -54,10 +54,10 @@ def test_format_prompt():
 def test_world_shape(world, corpus):
     kinds = collections.Counter(f.kind for f in world.facts)
     assert set(kinds) == set(KINDS) and len(world.facts) >= 40
-    assert kinds["colour"] >= 20 and kinds["sound"] >= 16 and kinds["sum"] >= 16
+    assert kinds["colour"] >= 16 and kinds["sound"] >= 14 and kinds["sum"] >= 10
     assert all(len(TEMPLATES[k]) >= 4 for k in KINDS)
-    assert 200 <= len(world.train_prompts) <= 600
-    assert len(world.eval_prompts) >= 60
+    assert 150 <= len(world.train_prompts) <= 600
+    assert len(world.eval_prompts) >= 40
     assert 2000 <= len(corpus) <= 6000
     assert all(p.text.startswith("User: ") and p.text.endswith("\nAssistant:")
                for p in world.train_prompts + world.eval_prompts)

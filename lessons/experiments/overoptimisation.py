@@ -4,16 +4,18 @@ for best-of-n, with Gao et al.'s functional forms fitted by least squares:
 
     best-of-n   R(d) = d (alpha - beta d)          RL   R(d) = d (alpha - beta log d)
 
-R is the reward minus the SFT policy's (so R(0) = 0); alpha and beta are fitted constants (not PPO's KL
-coefficient). Gao et al. fit the gold reward; the proxy is fitted here too, for comparison.
+R is the reward minus the SFT policy's (so R(0) = 0; SFT measured on the best-of-n samples, n = 1); alpha and
+beta are fitted constants (not PPO's KL coefficient). Gao et al. fit the gold reward; the proxy is fitted here
+too, for comparison.
 
-    python lessons/experiments/overoptimisation.py          # after train_sft.py and train_rm.py; ~10 min
+    python lessons/experiments/overoptimisation.py          # after train_sft.py and train_rm.py; ~5 min
     python lessons/experiments/overoptimisation.py --quick  # seconds, on a --preset test chain
 
 The PPO runs evaluate on held-out prompts every 4 iterations (the `history` of ppo_summary.json). They live in
-<work-dir> (default out/experiments) and are shared with frontier.py: whichever script runs second reuses the
-default-beta run and the best-of-n samples. Small-sample caveat: one run per setting, 400 held-out samples per
-evaluation (gold SE about 0.08), 120 prompts x 64 samples for best-of-n; read the fits as a shape, not a law.
+<work-dir> (default out/experiments) and are shared with frontier.py, which trains these two runs among others
+and draws the same best-of-n samples: after it, this script only reads, fits and plots (seconds); alone, it
+trains the two PPO runs (about 5 minutes). Small-sample caveat: one run per setting, 480 held-out samples per
+evaluation (gold SE about 0.07), 3 x 40 prompts x 64 samples for best-of-n; read the fits as shapes, not laws.
 """
 import sys
 from pathlib import Path
@@ -47,16 +49,19 @@ def main(args) -> dict:
     ids = chain_ids(args.out_dir)
     default_beta = train_ppo.Config().beta
     bon = bon_curve(args, ids)
-    series = {}   # name -> (form, d, gold - gold_SFT, rm - rm_SFT, labels)
+    # One SFT baseline for every series: best-of-1, i.e. the SFT policy's own N samples per prompt (7,680 by
+    # default), the most precise estimate we have. PPO's report of SFT (480 samples) differs by sampling noise.
     c = bon["rows"]
-    series["best-of-n"] = ("bon", [np.sqrt(r["kl"]) for r in c], [r["gold"] - c[0]["gold"] for r in c],
-                           [r["rm"] - c[0]["rm"] for r in c], [f"n={r['n']}" for r in c])
+    gold_sft, rm_sft = c[0]["gold"], c[0]["rm"]
+    series = {}   # name -> (form, d, gold - gold_SFT, rm - rm_SFT, labels)
+    series["best-of-n"] = ("bon", [np.sqrt(r["kl"]) for r in c], [r["gold"] - gold_sft for r in c],
+                           [r["rm"] - rm_sft for r in c], [f"n={r['n']}" for r in c])
     for beta in (0.0, default_beta):
         s = train_run("ppo", ppo_overrides(beta, args), args, ids)
         h = s["history"]
         series[f"PPO beta={beta}"] = ("rl", [np.sqrt(max(r["kl"], 0.0)) for r in h],
-                                      [r["gold"] - s["gold_reward_sft"] for r in h],
-                                      [r["rm"] - s["rm_reward_sft"] for r in h], [f"it {r['iteration']}" for r in h])
+                                      [r["gold"] - gold_sft for r in h], [r["rm"] - rm_sft for r in h],
+                                      [f"it {r['iteration']}" for r in h])
 
     fits = {}
     for name, (form, d, gold, rm, labels) in series.items():
@@ -64,17 +69,18 @@ def main(args) -> dict:
         for lab, di, g, r in zip(labels, d, gold, rm):
             print(f"{lab:>8}{di ** 2:>8.3f}{di:>7.3f}{g:>+8.3f}{r:>+8.3f}")
         fits[name] = {"form": form, "gold": fit(d, gold, form), "rm": fit(d, rm, form)}
-    print("\nfitted Gao et al. forms (least squares through the origin): best-of-n d(alpha - beta d), "
-          "RL d(alpha - beta log d)")
-    print(f"{'series':<18}{'reward':<7}{'alpha':>9}{'beta':>9}{'R^2':>7}{'peak at d':>11}")
+    print(f"\nfitted Gao et al. forms (least squares through the origin): best-of-n d(alpha - beta d), "
+          f"RL d(alpha - beta log d); SFT gold {gold_sft:+.3f}, RM {rm_sft:+.3f} (best-of-1)")
+    print(f"{'series':<18}{'reward':<7}{'alpha':>9}{'beta':>9}{'R^2':>7}{'peak at d':>13}")
     for name, f in fits.items():
         for key in ("gold", "rm"):
             a, b, r2 = f[key]
             if b <= 0:
                 peak = "none"           # still rising: no over-optimisation within this form
             else:                       # dR/dd = 0: bon d* = alpha / 2 beta; RL d* = exp(alpha / beta - 1)
-                peak = f"{a / (2 * b):.2f}" if f["form"] == "bon" else f"{np.exp(a / b - 1):.2f}"
-            print(f"{name:<18}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>11}")
+                d_star = a / (2 * b) if f["form"] == "bon" else float(np.exp(min(a / b - 1, 50.0)))
+                peak = f"{d_star:.2f}" if d_star <= max(series[name][1]) else "beyond data"
+            print(f"{name:<18}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>13}")
 
     import matplotlib
     matplotlib.use("Agg")
