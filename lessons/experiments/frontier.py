@@ -16,7 +16,6 @@ SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: no
 """
 import argparse
 import json
-import math
 import shutil
 import sys
 from pathlib import Path
@@ -25,7 +24,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nano_rlhf import best_of_n as bon  # noqa: E402
