@@ -28,7 +28,7 @@ def test_a_few_steps_on_a_toy_batch_raise_the_margin():
     margins = []
     for _ in range(20):
         rc, rr = vm(chosen)[:, -1], vm(rejected)[:, -1]
-        margins.append(float((rc - rr).mean()))
+        margins.append(float((rc - rr).mean().detach()))
         loss = train_rm.bt_loss(rc, rr)
         opt.zero_grad()
         loss.backward()
