@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint,
-                                  tokenizer_id)
+from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Timer, UserError, check_finite, field, make_optimizer, parse_config, run_cli, set_lr,
                               setup_runtime)
 from nano_rlhf.data import left_pad
@@ -285,11 +284,7 @@ def main(cfg: Config) -> dict:
     device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
     if cfg.batch_size % cfg.minibatches:
         raise UserError(f"--batch-size {cfg.batch_size} is not divisible by --minibatches {cfg.minibatches}")
-    sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
-    rm_ckpt = load_checkpoint(f"{cfg.out_dir}/rm.pt", "rm")
-    if tokenizer_id(rm_ckpt["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"{cfg.out_dir}/rm.pt was built on a different tokenizer than {cfg.out_dir}/sft.pt: "
-                        "re-run `python train_rm.py` on this SFT checkpoint")
+    sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
     max_new = cfg.max_new_tokens or sft["config"]["max_new_tokens"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, tokenizer_id
+from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer
 from nano_rlhf.common import Timer, UserError, field, mean_se, parse_config, run_cli, setup_runtime, write_json
 from nano_rlhf.evaluate import gold_report, gold_scores, sample_policy, score_samples, win_rate
 from nano_rlhf.world import LABELER_TEMPERATURE, World
@@ -126,11 +126,7 @@ def main(cfg: Config) -> dict:
     device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
     if cfg.n < 1:
         raise UserError(f"--n {cfg.n}: need at least one sample per prompt")
-    sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
-    rm_ckpt = load_checkpoint(f"{cfg.out_dir}/rm.pt", "rm")
-    if tokenizer_id(rm_ckpt["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"{cfg.out_dir}/rm.pt was built on a different tokenizer than {cfg.out_dir}/sft.pt: "
-                        "re-run `python train_rm.py` on this SFT checkpoint")
+    sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
     max_new = cfg.max_new_tokens or sft["config"]["max_new_tokens"]

@@ -82,6 +82,16 @@ def load_checkpoint(path: str, stage: str | tuple[str, ...]) -> dict:
     return ckpt
 
 
+def load_sft_and_rm(out_dir: str) -> tuple[dict, dict]:
+    """<out_dir>/sft.pt and <out_dir>/rm.pt, checked to speak the same token ids (PPO, best-of-n)."""
+    sft = load_checkpoint(f"{out_dir}/sft.pt", "sft")
+    rm = load_checkpoint(f"{out_dir}/rm.pt", "rm")
+    if tokenizer_id(rm["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
+        raise UserError(f"{out_dir}/rm.pt was built on a different tokenizer than {out_dir}/sft.pt: "
+                        "re-run `python train_rm.py` on this SFT checkpoint")
+    return sft, rm
+
+
 def build_policy(ckpt: dict, device) -> GPT:
     """A GPT with the checkpoint's weights (sft, ppo and dpo checkpoints)."""
     model = GPT(GPTConfig(**ckpt["model_config"]))
