@@ -36,6 +36,7 @@ def test_a_few_steps_on_a_toy_batch_raise_the_margin():
     assert margins[-1] > margins[0] + 1.0
 
 
+@torch.no_grad()
 def test_score_is_taken_at_the_eos_whatever_the_padding():
     torch.manual_seed(0)
     vm = ValueModel(GPTConfig(block_size=32, vocab_size=20, n_layer=2, n_head=2, n_embd=16)).eval()
