@@ -76,7 +76,7 @@ class Config:
                              choices=["rm", "sft", "scratch"])
     # evaluation (reporting only: gold never steers the run)
     eval_interval: int = field(10, "iterations between held-out evaluations")
-    eval_samples: int = field(480, "held-out samples per evaluation, 8 per held-out prompt (win rate n)")
+    eval_samples: int = field(480, "held-out samples per evaluation, 12 per held-out prompt (win rate n)")
 
 
 PRESETS = {
