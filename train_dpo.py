@@ -43,8 +43,8 @@ from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoi
 from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se, parse_config,
                               run_cli, set_lr, setup_runtime, write_json)
 from nano_rlhf.data import left_pad, right_pad
-from nano_rlhf.evaluate import (format_side_by_side, gold_report, kl_per_token, policy_report, response_logprobs,
-                                sample_policy, win_rate)
+from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_report, kl_per_token,
+                                policy_report, response_logprobs, sample_policy, win_rate)
 from nano_rlhf.model import response_logits, token_logprobs
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.world import LABELER_TEMPERATURE, World, load_preference_jsonl
@@ -306,8 +306,7 @@ def main(cfg: Config) -> dict:
     rows = [(s.prompt, s, d) for s, d in zip(sft_rep["samples"], rep["samples"])][:6]
     print("\nheld-out prompts, SFT vs DPO (gold in brackets):\n" +
           format_side_by_side(world, rows, names=("SFT", "DPO")))
-    comps = ", ".join(f"{k} {summary['gold_components_sft'][k]:+.2f} -> {v:+.2f}"
-                      for k, v in summary["gold_components_dpo"].items())
+    comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_dpo"])
     print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_dpo']:+.3f} "
           f"± {summary['gold_reward_dpo_se']:.3f} (best {best:+.3f}; {summary['gold_gain_fraction']:.0%} of the gap "
           f"closed) | KL {summary['kl']:.2f} nats | win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± "

@@ -5,9 +5,9 @@
     python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
 
 Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
-sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is noisy like real
-annotators (Bradley-Terry: it prefers a over b with probability sigmoid((g_a - g_b) / tau)), so even a perfect
-RM cannot agree with every label: we report the ceiling (how often the gold reward itself agrees) next to the
+sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is
+noisy like real annotators (Bradley-Terry: it prefers a over b with probability sigmoid((g_a - g_b) / tau)), so
+even a perfect RM cannot agree with every label: we report the ceiling (how often the gold reward itself agrees) next to the
 RM's accuracy. Pairs are saved to out/preferences.jsonl (the format DPO and other tools read).
 
 The RM is the SFT trunk plus a scalar head; its reward for (prompt, response) is the head's value at the response's
@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config, run_cli, set_lr, setup_runtime, write_json)
+from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config, run_cli,
+                              set_lr, setup_runtime, write_json)
 from nano_rlhf.data import right_pad
 from nano_rlhf.evaluate import correlations, sample_policy, score_samples
 from nano_rlhf.model import last_token_values
@@ -275,7 +276,8 @@ def main(cfg: Config) -> dict:
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
         "train_seconds": train_seconds,
     }
-    print(f"\nheld-out accuracy {val_acc:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling {labeler_acc:.3f} "
+    print(f"\nheld-out accuracy {val_acc:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling "
+          f"{labeler_acc:.3f} "
           f"(skill {(skill):.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
     print(f"against the noiseless gold order: {gold_order_acc:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "

@@ -205,7 +205,8 @@ def main(cfg: Config) -> dict:
     gap = summary["gold_reward_best"] - summary["corpus_gold_reward"]
     print(f"\ngold reward (simulated human, {report['n']} held-out samples): {report['gold_reward']:+.3f} "
           f"± {report['gold_reward_se']:.3f}   corpus {summary['corpus_gold_reward']:+.3f}   "
-          f"best {summary['gold_reward_best']:+.3f}   (SFT - corpus = {report['gold_reward'] - summary['corpus_gold_reward']:+.3f}"
+          f"best {summary['gold_reward_best']:+.3f}   "
+          f"(SFT - corpus = {report['gold_reward'] - summary['corpus_gold_reward']:+.3f}"
           f", {(report['gold_reward'] - summary['corpus_gold_reward']) / gap:+.1%} of the gap)")
     print("components: " + "  ".join(f"{k} {v:+.3f}" for k, v in report["gold_components"].items()))
     print(f"eos rate {report['eos_rate']:.3f}\n\nsamples:")

@@ -26,7 +26,8 @@ import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer
 from nano_rlhf.common import Timer, UserError, field, mean_se, parse_config, run_cli, setup_runtime, write_json
-from nano_rlhf.evaluate import gold_report, gold_scores, sample_policy, score_samples, win_rate
+from nano_rlhf.evaluate import (format_component_changes, gold_report, gold_scores, sample_policy, score_samples,
+                                win_rate)
 from nano_rlhf.world import LABELER_TEMPERATURE, World
 
 
@@ -164,8 +165,7 @@ def main(cfg: Config) -> dict:
     for r in rows:
         print(f"{r['n']:>5} {r['kl']:>14.3f} {r['gold']:>+8.3f} ± {r['gold_se']:.3f} {r['rm']:>+7.3f} "
               f"{r['eos_rate']:>6.3f}")
-    comps = ", ".join(f"{k} {summary['gold_components_sft'][k]:+.2f} -> {v:+.2f}"
-                      for k, v in summary["gold_components_bon"].items())
+    comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_bon"])
     print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_bon']:+.3f} ± "
           f"{summary['gold_reward_bon_se']:.3f} (best {summary['gold_reward_best']:+.3f}) | KL "
           f"{summary['kl_analytic']:.3f} nats (analytic) | win rate vs SFT {wr['win_rate']:.3f} ± "

@@ -73,6 +73,11 @@ def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float)
     return {"win_rate": w, "win_rate_se": w_se, "soft_win_rate": s, "soft_win_rate_se": s_se, "n": len(g1)}
 
 
+def format_component_changes(before: dict, after: dict) -> str:
+    """'honest +0.17 -> +0.55, harmless ...': how each gold component moved."""
+    return ", ".join(f"{k} {before[k]:+.2f} -> {v:+.2f}" for k, v in after.items())
+
+
 def format_side_by_side(world: World, rows: list[tuple[str, Sample, Sample]], names=("SFT", "PPO")) -> str:
     """A small text table: prompt, then each policy's answer with its gold score."""
     lines = []

@@ -7,7 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """tight_layout, then write the PNG atomically (temp file + rename) and close the figure."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".tmp.png"
     fig.tight_layout()
@@ -27,4 +28,4 @@ def plot_curves(path: str, panels: list[tuple[str, dict[str, tuple[list, list]]]
         ax.grid(alpha=0.3)
         if len(series) > 1:
             ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)

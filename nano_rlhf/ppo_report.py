@@ -3,7 +3,7 @@ simulated human, the summary JSON, the PNGs and the side-by-side table. Gold is 
 import numpy as np
 
 from nano_rlhf.common import write_json
-from nano_rlhf.evaluate import format_side_by_side, policy_report
+from nano_rlhf.evaluate import format_component_changes, format_side_by_side, policy_report
 from nano_rlhf.plots import plot_curves
 
 
@@ -110,8 +110,7 @@ class PPOReporter:
             xlabel="KL(pi || pi_SFT), nats")
         rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
         print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
-        comps = ", ".join(f"{k} {summary['gold_components_sft'][k]:+.2f} -> {v:+.2f}"
-                          for k, v in summary["gold_components_ppo"].items())
+        comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_ppo"])
         print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_ppo']:+.3f} "
               f"± {summary['gold_reward_ppo_se']:.3f} (best {summary['gold_reward_best']:+.3f}; "
               f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "

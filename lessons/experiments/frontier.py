@@ -154,9 +154,7 @@ def main(args) -> dict:
     for name, kl, g, se, r in rows:
         print(f"{name:<16}{kl:>10.3f}{g:>+10.3f} ± {se:.3f}{r:>+8.3f}")
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, title in ((axes[0], "gold", "gold reward (simulated human)"), (axes[1], "rm", "RM (proxy) reward")):
         c = curve["rows"]
@@ -176,10 +174,7 @@ def main(args) -> dict:
         ax.set_xlabel("KL(pi || pi_SFT), nats per response")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.png)
     print(f"\nwrote {args.png} in {timer():.0f}s")
     return {"rows": rows, "bon": curve, "ppo": ppo, "dpo": dpo}
 

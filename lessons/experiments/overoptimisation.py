@@ -82,9 +82,7 @@ def main(args) -> dict:
                 peak = f"{d_star:.2f}" if d_star <= max(series[name][1]) else "beyond data"
             print(f"{name:<18}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>13}")
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = {"best-of-n": "tab:green", f"PPO beta={default_beta}": "tab:blue", "PPO beta=0.0": "tab:red"}
     for ax, key, i in ((axes[0], "gold", 2), (axes[1], "rm", 3)):
@@ -98,10 +96,7 @@ def main(args) -> dict:
         ax.set_xlabel("d = sqrt(KL(pi || pi_SFT)), sqrt(nats)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.png)
     print(f"\nwrote {args.png} in {timer():.0f}s")
     return {"series": series, "fits": fits}
 
