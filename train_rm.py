@@ -7,8 +7,8 @@
 Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
 sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is
 noisy like real annotators (Bradley-Terry: it prefers a over b with probability sigmoid((g_a - g_b) / tau)), so
-even a perfect RM cannot agree with every label: we report the ceiling (how often the gold reward itself agrees) next to the
-RM's accuracy. Pairs are saved to out/preferences.jsonl (the format DPO and other tools read).
+even a perfect RM cannot agree with every label: we report the ceiling (how often the gold reward itself agrees)
+next to the RM's accuracy. Pairs are saved to out/preferences.jsonl (the format DPO and other tools read).
 
 The RM is the SFT trunk plus a scalar head; its reward for (prompt, response) is the head's value at the response's
 last real token, the EOS. After training the reward is normalised on fresh SFT samples to mean 0 and std 1, so
