@@ -52,7 +52,7 @@ class Config:
     data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs")
     n_prompts: int = field(2000, "training prompts; each gets k SFT samples, and every pair of them is labelled")
     k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each")
-    n_val_pairs: int = field(1000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once")
+    n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once")
     temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)")
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)")
@@ -62,6 +62,7 @@ class Config:
     weight_decay: float = field(0.0, "AdamW weight decay")
     grad_clip: float = field(1.0, "clip the gradient norm to this")
     eval_interval: int = field(100, "steps between held-out accuracy measurements")
+    curve_pairs: int = field(1000, "held-out pairs for the accuracy curve during training (the end uses all)")
     # normalisation and reporting
     norm_samples: int = field(1000, "fresh SFT samples used to normalise the reward to mean 0, std 1")
     corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation")
@@ -157,9 +158,23 @@ def comparison_scores(rm, tok, groups, device, autocast, batch_size=64):
     return tuple(torch.cat([c[j] for c in chunks]).cpu().numpy() for j in (0, 1))
 
 
+def agreement(rc, rr):
+    """Per comparison: 1 if the chosen response scores higher, 0 if lower, 0.5 for a tie."""
+    return (rc > rr) + 0.5 * (rc == rr)
+
+
 def accuracy(rc, rr):
     """Fraction of comparisons where the chosen response scores higher (ties count half)."""
-    return float(np.mean((rc > rr) + 0.5 * (rc == rr)))
+    return float(np.mean(agreement(rc, rr)))
+
+
+def skill_vs_ceiling(rm_agree, gold_agree, n_boot=2000, seed=0):
+    """Skill (acc - 0.5) / (ceiling - 0.5) and its standard error, by bootstrapping the pairs: both accuracies
+    come from the same noisy labels, so they are resampled together.  (n,), (n,) -> skill, se"""
+    rm_agree, gold_agree = np.asarray(rm_agree, dtype=np.float64), np.asarray(gold_agree, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(rm_agree), (n_boot, len(rm_agree)))
+    boot = (rm_agree[idx].mean(1) - 0.5) / np.maximum(gold_agree[idx].mean(1) - 0.5, 1e-8)
+    return float((rm_agree.mean() - 0.5) / max(gold_agree.mean() - 0.5, 1e-8)), float(boot.std())
 
 
 def main(cfg: Config) -> dict:
@@ -226,7 +241,7 @@ def main(cfg: Config) -> dict:
             hist["loss"].append(loss.item())
             hist["acc"].append(float((rc > rr).float().mean()))
             if step % cfg.eval_interval == 0 or step == total - 1:
-                va = accuracy(*comparison_scores(rm, tok, val_groups, device, autocast))
+                va = accuracy(*comparison_scores(rm, tok, val_groups[:cfg.curve_pairs], device, autocast))
                 hist["val_step"].append(step)
                 hist["val_acc"].append(va)
                 print(f"epoch {epoch} step {step:5d} | loss {np.mean(hist['loss'][-cfg.eval_interval:]):.4f} | "
@@ -267,10 +282,10 @@ def main(cfg: Config) -> dict:
     kinds = np.array([world.fact_of(s.prompt).kind for s in corr_samples])
     corr = correlations(rm_scores, golds)
     corr["by_kind"] = {str(k): correlations(rm_scores[kinds == k], golds[kinds == k]) for k in sorted(set(kinds))}
-    skill = (val_acc - 0.5) / max(labeler_acc - 0.5, 1e-8)
+    skill, skill_se = skill_vs_ceiling(agreement(rc, rr), agreement(gc, gr))
     summary = {
         "val_accuracy": val_acc, "val_accuracy_se": float(np.sqrt(val_acc * (1 - val_acc) / max(1, len(rc)))),
-        "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill,
+        "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill, "skill_se": skill_se,
         "gold_order_accuracy": gold_order_acc, "gold_correlation": corr,
         "n_pairs": len(train_pairs), "n_val_pairs": len(val_pairs), "n_prompts": len(train_groups), **data_stats,
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
@@ -278,7 +293,7 @@ def main(cfg: Config) -> dict:
     }
     print(f"\nheld-out accuracy {val_acc:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling "
           f"{labeler_acc:.3f} "
-          f"(skill {(skill):.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
+          f"(skill {skill:.2f} ± {skill_se:.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
     print(f"against the noiseless gold order: {gold_order_acc:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
           f"Spearman {corr['spearman']:.3f}; by kind: " +

@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +35,22 @@ def test_a_few_steps_on_a_toy_batch_raise_the_margin():
         loss.backward()
         opt.step()
     assert margins[-1] > margins[0] + 1.0
+
+
+def test_skill_is_the_way_from_chance_to_the_ceiling_with_a_bootstrap_se():
+    rm = np.array([1, 1, 1, 0, 0.5, 1, 0, 1])        # the RM agrees with 5.5 of 8 labels
+    gold = np.array([1, 1, 1, 1, 0, 1, 1, 1])        # gold agrees with 7 of 8
+    skill, _ = train_rm.skill_vs_ceiling(rm, gold)
+    assert skill == pytest.approx((5.5 / 8 - 0.5) / (7 / 8 - 0.5))
+    # large sample: the bootstrap SE matches the delta method's for a ratio of two correlated means
+    rng = np.random.default_rng(1)
+    gold = (rng.random(4000) < 0.8).astype(float)
+    rm = np.where(rng.random(4000) < 0.85, gold, 1 - gold)
+    s, se = train_rm.skill_vs_ceiling(rm, gold)
+    a, b = rm - 0.5, gold - 0.5                      # skill = mean(a) / mean(b)
+    grad = np.array([1 / b.mean(), -a.mean() / b.mean() ** 2])
+    delta_se = float(np.sqrt(grad @ np.cov(np.stack([a, b])) @ grad / len(a)))
+    assert se == pytest.approx(delta_se, rel=0.1)
 
 
 @torch.no_grad()
@@ -77,3 +94,57 @@ def test_test_preset_runs_end_to_end(rm_chain_dir):
     assert {"pearson", "spearman"} <= set(s["gold_correlation"])
     lines = (rm_chain_dir / "preferences.jsonl").read_text().splitlines()
     assert len(lines) == s["n_pairs"] and set(json.loads(lines[0])) == {"prompt", "chosen", "rejected"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lessons/experiments/rm_limits.py: what limits the RM (lesson 4)
+
+def rm_limits():
+    import sys
+    from pathlib import Path
+    path = str(Path(__file__).resolve().parents[1] / "lessons" / "experiments")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import rm_limits
+    return rm_limits
+
+
+def test_rm_limits_sorts_responses_the_way_gold_reads_them():
+    from nano_rlhf.world import World
+    world, limits = World(0), rm_limits()
+    p = next(q.text for q in world.train_prompts if q.fact.subject == "banana")
+    s = next(q.text for q in world.train_prompts if q.fact.subject == "3 plus 4")
+    cases = [(p, " The the banana is red. Are you dumb? Hope that helps!", "clean"),   # wrong and rude, but grammatical
+             (p, " It is yellow or red.", "clean"),                                     # a hedge is a known sentence
+             (p, " The bana is yellow.", "garbage"),
+             (p, " The w go. Yellow.", "garbage"),
+             (p, " The lemon is yellow.", "off-subject"),                               # another question's answer
+             (p, " The dog says woof.", "off-subject"),
+             (s, " 4 plus 3 is 7.", "clean"),                                           # gold accepts either order
+             (s, " 3 plus 3 is 7.", "off-subject")]
+    for prompt, response, kind in cases:
+        assert limits.response_kind(world, prompt, response) == kind, response
+
+
+def test_rm_limits_pair_metrics_match_a_hand_count():
+    from nano_rlhf.world import World
+    world, limits = World(0), rm_limits()
+    p = next(q for q in world.eval_prompts if q.fact.kind == "colour")
+    right, wrong = " " + world.best_response(p.text).split(". ")[0] + ".", " I do not know. Are you dumb?"
+    groups = [(p.text, [right, wrong], [(0, 1)]), (p.text, [right, wrong], [(1, 0)])]   # one label each way
+    m = limits.pair_metrics(world, groups, np.array([1.0, 0.0]), np.array([0.0, 1.0]))   # chosen, rejected
+    # the RM prefers `right` both times: agrees with the first label only; gold (right > wrong) does the same
+    assert (m["n"], m["val_accuracy"], m["labeler_accuracy"], m["gold_order_accuracy"]) == (2, 0.5, 0.5, 1.0)
+
+
+def test_rm_limits_needs_sft_and_rm_and_runs_quick(rm_chain_dir, tmp_path):
+    limits = rm_limits()
+    with pytest.raises(UserError, match=r"sft\.pt not found: run `python train_sft.py` and then `python train_rm"):
+        limits.main(limits.parse_args(["--out-dir", str(tmp_path)]))
+    out = limits.main(limits.parse_args(["--quick", "--out-dir", str(rm_chain_dir)]))
+    summary = json.loads((rm_chain_dir / "rm_summary.json").read_text())
+    assert out["pairs"]["SFT samples"]["n"] > 0 and set(out["pairs"]) == {"SFT samples", "corpus draws"}
+    assert sum(n for n, _ in out["sft_pairs_by_kind"].values()) > 0
+    for probe in out["fact_probe"].values():
+        assert {k: v["n"] for k, v in probe.items()} == {"colour": 16, "sound": 14, "sum": 10}
+    assert summary["n_val_pairs"] > 0          # rm.pt and its summary are read, never rewritten
