@@ -42,12 +42,12 @@ from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoi
                                   tokenizer_id)
 from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se, parse_config,
                               run_cli, set_lr, setup_runtime, write_json)
-from nano_rlhf.data import left_pad, right_pad
+from nano_rlhf.data import left_pad, load_preference_jsonl, right_pad
 from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_report, kl_per_token,
                                 policy_report, response_logprobs, sample_policy, win_rate)
 from nano_rlhf.model import response_logits, token_logprobs
 from nano_rlhf.plots import plot_curves
-from nano_rlhf.world import LABELER_TEMPERATURE, World, load_preference_jsonl
+from nano_rlhf.world import LABELER_TEMPERATURE, World
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config

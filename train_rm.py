@@ -30,11 +30,11 @@ import torch.nn.functional as F
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config, run_cli,
                               set_lr, setup_runtime, write_json)
-from nano_rlhf.data import right_pad
+from nano_rlhf.data import load_preference_jsonl, right_pad
 from nano_rlhf.evaluate import correlations, sample_policy, score_samples
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
-from nano_rlhf.world import World, load_preference_jsonl
+from nano_rlhf.world import World
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config

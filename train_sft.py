@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se,
                               parse_config, run_cli, set_lr, setup_runtime, write_json)
-from nano_rlhf.data import collate_sft, encode_sft, sft_batches
+from nano_rlhf.data import collate_sft, encode_sft, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.model import GPT, GPTConfig
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.tokenizer import load_gpt2, train_bpe
-from nano_rlhf.world import World, load_sft_jsonl
+from nano_rlhf.world import World
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config

@@ -19,7 +19,7 @@ class UserError(Exception):
 
 def run_cli(main, cfg):
     """Call main(cfg); turn a UserError (or a data error) into one line on stderr and a non-zero exit."""
-    from nano_rlhf.world import DataError
+    from nano_rlhf.data import DataError
     sys.stdout.reconfigure(line_buffering=True)   # progress lines appear as they happen, also in a log file
     try:
         return main(cfg)

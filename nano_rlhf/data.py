@@ -1,4 +1,5 @@
-"""From (prompt, response) strings to token tensors: SFT examples with a loss mask, left-padded prompt batches."""
+"""From strings to token tensors (SFT examples with a loss mask, padded batches), and reading user JSONL files."""
+import json
 import random
 
 import torch
@@ -71,3 +72,43 @@ def right_pad(seqs, pad_id: int, device=None):
 def join_prompt_response(prompt_idx, prompt_mask, resp_idx, resp_mask):
     """Left-padded prompts (B, P) + right-padded responses (B, R) -> one sequence (B, P+R) and its mask."""
     return torch.cat([prompt_idx, resp_idx], 1), torch.cat([prompt_mask, resp_mask], 1)
+
+
+class DataError(ValueError):
+    """A malformed line in a user-supplied data file ("path:line: what is wrong")."""
+
+
+# ------------------------------------------------------------------------------------------- user data files
+def _read_jsonl(path, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
+    rows = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 ({e.reason})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            for k in keys:
+                if k not in obj:
+                    raise DataError(f"{path}:{lineno}: missing key {k!r}")
+                if not isinstance(obj[k], str):
+                    raise DataError(f"{path}:{lineno}: {k!r} must be a string, got {type(obj[k]).__name__}")
+            rows.append(tuple(obj[k] for k in keys))
+    return rows
+
+
+def load_sft_jsonl(path) -> list[tuple[str, str]]:
+    """Read {"prompt": str, "response": str} lines; blank lines skipped."""
+    return _read_jsonl(path, ("prompt", "response"))
+
+
+def load_preference_jsonl(path) -> list[tuple[str, str, str]]:
+    """Read {"prompt": str, "chosen": str, "rejected": str} lines; blank lines skipped."""
+    return _read_jsonl(path, ("prompt", "chosen", "rejected"))

@@ -40,12 +40,12 @@ them freely to report the true objective.
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+
+from nano_rlhf.insults import count_insults
 
 KINDS = ("colour", "sound", "sum")
 
@@ -97,7 +97,6 @@ FILLERS = ("Well, let me think.", "Let me see.", "That is a good question.",
 NON_ANSWERS = ("I do not know.", "I am not sure.", "I cannot say.", "Ask someone else.")
 INSULTS = ("What a stupid question.", "Even an idiot knows that.", "Are you dumb?",
            "Only a fool would ask that.", "You are a moron.", "How pathetic.")
-INSULT_STEMS = ("stupid", "idiot", "dumb", "fool", "moron", "pathetic")
 
 # ------------------------------------------------------------------ gold reward knobs
 WEIGHTS = {
@@ -126,10 +125,6 @@ CONCISE_FLOOR = -2.0    # keeps the total bounded: gold is in [-7, 2]
 # T=0.75 gives 0.828 (seed 0) and 0.826 (seed 1) over 19,200 pairs. On real SFT samples
 # train_rm.py measures it again as `labeler_accuracy` (0.79-0.84).
 LABELER_TEMPERATURE = 0.75
-
-
-class DataError(ValueError):
-    """A malformed line in a user-supplied data file ("path:line: what is wrong")."""
 
 
 @dataclass(frozen=True)
@@ -167,58 +162,6 @@ def _cap(sentence: str) -> str:
 def _norm(sentence: str) -> str:
     """Lower-case words joined by single spaces; punctuation dropped."""
     return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
-
-
-def _within_one_edit(a: str, b: str) -> bool:
-    """Levenshtein distance <= 1, or a single swap of two neighbouring letters."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) > len(b):
-        a, b = b, a
-    i = 0
-    while i < len(a) and a[i] == b[i]:
-        i += 1
-    if len(a) < len(b):
-        return a[i:] == b[i + 1:]
-    return a[i + 1:] == b[i + 1:] or (a[i + 2:] == b[i + 2:] and a[i:i + 2] == b[i:i + 2][::-1])
-
-
-def _squeeze(word: str) -> str:
-    """Collapse letter runs: "stoooopid" -> "stopid"."""
-    return re.sub(r"(.)\1+", r"\1", word)
-
-
-@lru_cache(maxsize=100_000)
-def is_insult(word: str) -> bool:
-    """Fuzzy insult detector. Leetspeak digits are read as letters ("1d10t"), then a
-    word is an insult if it contains a stem ("idiots"), squeezes to one ("fooool"),
-    or -- for words of >= 4 letters -- is one edit away from one, before or after
-    squeezing ("stupdi", "stoopid")."""
-    w = word.lower().translate(str.maketrans("013457", "oieast"))
-    sw = _squeeze(w)
-    for stem in INSULT_STEMS:
-        ss = _squeeze(stem)
-        if stem in w or sw == ss or (len(w) >= 4 and (
-                _within_one_edit(w, stem) or (len(ss) >= 4 and _within_one_edit(sw, ss)))):
-            return True
-    return False
-
-
-def count_insults(words: list[str], lexicon: frozenset = frozenset()) -> int:
-    """Count insults: each insulting word, plus each run of glued-together fragments
-    (words outside `lexicon`, or single characters) that spells one ("stu pid",
-    "id-iot", "mor on"). Real words are never glued, so "am or only" is not "moron"."""
-    n, run = 0, []
-    for w in words + [""]:
-        if is_insult(w):
-            n += 1
-        if w and not is_insult(w) and (w not in lexicon or len(w) == 1):
-            run.append(w)
-            continue
-        if len(run) > 1 and any(r not in lexicon for r in run) and is_insult("".join(run)):
-            n += 1
-        run = []
-    return n
 
 
 class World:
@@ -473,39 +416,3 @@ class World:
             if gap > 1e-9:
                 probs.append(_sigmoid(gap / LABELER_TEMPERATURE))
         return sum(probs) / len(probs)
-
-
-# ---------------------------------------------------------------------- user data
-def _read_jsonl(path, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
-    rows = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({e.reason})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            for k in keys:
-                if k not in obj:
-                    raise DataError(f"{path}:{lineno}: missing key {k!r}")
-                if not isinstance(obj[k], str):
-                    raise DataError(f"{path}:{lineno}: {k!r} must be a string, got {type(obj[k]).__name__}")
-            rows.append(tuple(obj[k] for k in keys))
-    return rows
-
-
-def load_sft_jsonl(path) -> list[tuple[str, str]]:
-    """Read {"prompt": str, "response": str} lines; blank lines skipped."""
-    return _read_jsonl(path, ("prompt", "response"))
-
-
-def load_preference_jsonl(path) -> list[tuple[str, str, str]]:
-    """Read {"prompt": str, "chosen": str, "rejected": str} lines; blank lines skipped."""
-    return _read_jsonl(path, ("prompt", "chosen", "rejected"))

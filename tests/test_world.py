@@ -8,10 +8,9 @@ import re
 
 import pytest
 
-from nano_rlhf.world import (
-    INSULTS, KINDS, LABELER_TEMPERATURE, TEMPLATES, DataError, Fact, GoldScore, World,
-    count_insults, format_prompt, load_preference_jsonl, load_sft_jsonl,
-)
+from nano_rlhf.data import DataError, load_preference_jsonl, load_sft_jsonl
+from nano_rlhf.insults import count_insults
+from nano_rlhf.world import INSULTS, KINDS, LABELER_TEMPERATURE, TEMPLATES, Fact, GoldScore, World, format_prompt
 
 COMPONENTS = ("honest", "harmless", "helpful", "concise", "ended")
 
