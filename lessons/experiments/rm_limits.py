@@ -112,9 +112,9 @@ def fact_probe(rm, tok, world, device, autocast) -> dict:
     for prompt in world.eval_prompts:
         fact = prompt.fact
         cands = candidates(fact)
-        groups = [(prompt.text, [" " + world.answer_sentence(fact, a, 0) for a in cands], [(i, 0) for i in
-                                                                                          range(len(cands))])]
-        scores, _ = train_rm.comparison_rewards(rm, tok, groups, device, autocast)   # one score per candidate
+        responses = [" " + world.answer_sentence(fact, a, 0) for a in cands]
+        comparisons = [(i, 0) for i in range(len(cands))]     # "chosen" i: the scores come back in candidate order
+        scores, _ = train_rm.comparison_rewards(rm, tok, [(prompt.text, responses, comparisons)], device, autocast)
         top.setdefault(fact.kind, []).append(cands[int(scores.argmax())] == fact.answer)
         chance[fact.kind] = 1 / len(cands)
     return {k: {"top1": float(np.mean(v)), "n": len(v), "chance": chance[k]} for k, v in top.items()}
