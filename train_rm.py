@@ -177,6 +177,23 @@ def skill_vs_ceiling(rm_agree, gold_agree, n_boot=2000, seed=0):
     return float((rm_agree.mean() - 0.5) / max(gold_agree.mean() - 0.5, 1e-8)), float(boot.std())
 
 
+# [lesson:ceiling]
+def held_out_metrics(world, pairs, rc, rr) -> dict:
+    """The RM on held-out (prompt, chosen, rejected) pairs, scored rc, rr (n,): its accuracy against the noisy
+    labels, the ceiling (gold's own accuracy on the same labels), skill, and accuracy against the noiseless gold
+    order. Gold is used for reporting only."""
+    gc = np.array([world.gold_reward(p, c).total for p, c, _ in pairs])
+    gr = np.array([world.gold_reward(p, r).total for p, _, r in pairs])
+    val_acc = accuracy(rc, rr)
+    skill, skill_se = skill_vs_ceiling(agreement(rc, rr), agreement(gc, gr))
+    strict = gc != gr   # gold ties have no noiseless order
+    return {"val_accuracy": val_acc, "val_accuracy_se": float(np.sqrt(val_acc * (1 - val_acc) / max(1, len(rc)))),
+            "labeler_accuracy": accuracy(gc, gr),   # how often gold itself agrees with the noisy labels: the ceiling
+            "skill_vs_ceiling": skill, "skill_se": skill_se,
+            "gold_order_accuracy": float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))}
+# [/lesson:ceiling]
+
+
 def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: the SFT checkpoint brings the model config and the tokenizer
@@ -263,38 +280,27 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
-    # [lesson:ceiling]
     rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
-    val_acc = accuracy(rc, rr)
-    g = lambda p, r: world.gold_reward(p, r).total  # noqa: E731
-    gc = np.array([g(p, c) for p, c, _ in val_pairs])
-    gr = np.array([g(p, r) for p, _, r in val_pairs])
-    labeler_acc = accuracy(gc, gr)   # how often gold itself agrees with the noisy labels: the ceiling
-    strict = gc != gr
-    gold_order_acc = float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))
-    # [/lesson:ceiling]
+    held_out = held_out_metrics(world, val_pairs, rc, rr)
     corr_prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.corr_samples)]
     corr_samples = [s for s in sample_policy(policy, tok, corr_prompts, max_new_tokens=max_new, device=device,
                                              seed=cfg.seed + 3, autocast=autocast) if s.ended]
     rm_scores = np.array(score_samples(rm, tok, corr_samples, gain=gain, bias=bias, device=device,
                                        autocast=autocast))
-    golds = np.array([g(s.prompt, s.response) for s in corr_samples])
+    golds = np.array([world.gold_reward(s.prompt, s.response).total for s in corr_samples])
     kinds = np.array([world.fact_of(s.prompt).kind for s in corr_samples])
     corr = correlations(rm_scores, golds)
     corr["by_kind"] = {str(k): correlations(rm_scores[kinds == k], golds[kinds == k]) for k in sorted(set(kinds))}
-    skill, skill_se = skill_vs_ceiling(agreement(rc, rr), agreement(gc, gr))
     summary = {
-        "val_accuracy": val_acc, "val_accuracy_se": float(np.sqrt(val_acc * (1 - val_acc) / max(1, len(rc)))),
-        "labeler_accuracy": labeler_acc, "skill_vs_ceiling": skill, "skill_se": skill_se,
-        "gold_order_accuracy": gold_order_acc, "gold_correlation": corr,
+        **held_out, "gold_correlation": corr,
         "n_pairs": len(train_pairs), "n_val_pairs": len(val_pairs), "n_prompts": len(train_groups), **data_stats,
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
         "train_seconds": train_seconds,
     }
-    print(f"\nheld-out accuracy {val_acc:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling "
-          f"{labeler_acc:.3f} "
-          f"(skill {skill:.2f} ± {skill_se:.2f} of the way from chance to the ceiling; n = {len(val_pairs)} pairs)")
-    print(f"against the noiseless gold order: {gold_order_acc:.3f} (gold ties left out)")
+    print(f"\nheld-out accuracy {summary['val_accuracy']:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling "
+          f"{summary['labeler_accuracy']:.3f} (skill {summary['skill_vs_ceiling']:.2f} ± {summary['skill_se']:.2f} of the way from "
+          f"chance to the ceiling; n = {len(val_pairs)} pairs)")
+    print(f"against the noiseless gold order: {summary['gold_order_accuracy']:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
           f"Spearman {corr['spearman']:.3f}; by kind: " +
           ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
@@ -312,7 +318,7 @@ def main(cfg: Config) -> dict:
         ("Bradley-Terry loss", {"train": (hist["step"], hist["loss"])}),
         ("pair accuracy", {"train (batch)": (hist["step"], hist["acc"]),
                            "held-out": (hist["val_step"], hist["val_acc"]),
-                           "labeler ceiling": ([0, step - 1], [labeler_acc, labeler_acc])})])
+                           "labeler ceiling": ([0, step - 1], [held_out["labeler_accuracy"]] * 2)})])
     print(f"\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_curves.png, preferences.jsonl "
           f"in {summary['wall_seconds']:.0f}s")
     return summary

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frontier import chain_ids  # noqa: E402  (frontier.py puts the repository root on the path)
+
 import train_rm  # noqa: E402
-from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer  # noqa: E402
-from nano_rlhf.common import (Timer, UserError, cosine_lr, make_optimizer, run_cli, set_lr,  # noqa: E402
-                              setup_runtime)
+from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer  # noqa: E402
+from nano_rlhf.common import Timer, cosine_lr, make_optimizer, run_cli, set_lr, setup_runtime  # noqa: E402
 from nano_rlhf.world import ANSWERS, STYLES, World  # noqa: E402
 
 
@@ -47,15 +47,9 @@ def parse_args(argv):
 
 
 def pair_metrics(world, groups, rc, rr) -> dict:
-    """Accuracy against the noisy labels, the labeler's ceiling, skill, and accuracy against the gold order."""
+    """train_rm.py's held-out report (accuracy, ceiling, skill, gold order) for these pairs, and their number."""
     pairs = train_rm.pairs_of(groups)
-    gc = np.array([world.gold_reward(p, c).total for p, c, _ in pairs])
-    gr = np.array([world.gold_reward(p, r).total for p, _, r in pairs])
-    acc, ceiling = train_rm.accuracy(rc, rr), train_rm.accuracy(gc, gr)
-    skill, skill_se = train_rm.skill_vs_ceiling(train_rm.agreement(rc, rr), train_rm.agreement(gc, gr))
-    strict = gc != gr
-    return {"n": len(pairs), "val_accuracy": acc, "labeler_accuracy": ceiling, "skill": skill, "skill_se": skill_se,
-            "gold_order_accuracy": float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))}
+    return {"n": len(pairs), **train_rm.held_out_metrics(world, pairs, rc, rr)}
 
 
 def corpus_pairs(world, n: int, seed: int):
@@ -151,13 +145,8 @@ def train_on_focused_pairs(sft, tok, world, steps: int, device, autocast, seed: 
 def main(args) -> dict:
     timer = Timer()
     device, autocast = setup_runtime(args.seed, "auto", args.threads)
-    for f in ("sft", "rm"):
-        if not Path(args.out_dir, f"{f}.pt").exists():
-            raise UserError(f"{args.out_dir}/{f}.pt not found: run `python train_sft.py` and then "
-                            f"`python train_rm.py` first (or pass the right --out-dir)")
-    sft, rm_ckpt = load_checkpoint(f"{args.out_dir}/sft.pt", "sft"), load_checkpoint(f"{args.out_dir}/rm.pt", "rm")
-    if rm_ckpt["parents"].get("sft") != sft["id"]:
-        raise UserError(f"{args.out_dir}/rm.pt was not trained from {args.out_dir}/sft.pt: run `python train_rm.py`")
+    chain_ids(args.out_dir)                          # one-line errors naming what to run first
+    sft, rm_ckpt = load_sft_and_rm(args.out_dir)
     tok, world = load_tokenizer(sft), World(sft["config"]["world_seed"])
     policy, rm = build_policy(sft, device).eval(), build_value_model(rm_ckpt, device).eval()
     n_pairs = 64 if args.quick else rm_ckpt["config"]["n_val_pairs"]
@@ -173,9 +162,8 @@ def main(args) -> dict:
                                                  *train_rm.comparison_scores(rm, tok, cor_groups, device, autocast))}
     print(f"1. the same RM on held-out pairs from two sources ({timer():.0f}s)")
     for name, m in out["pairs"].items():
-        se = np.sqrt(m["val_accuracy"] * (1 - m["val_accuracy"]) / m["n"])
-        print(f"   {name:13s} n={m['n']:4d}  accuracy {m['val_accuracy']:.3f} ± {se:.3f}  ceiling "
-              f"{m['labeler_accuracy']:.3f}  skill {m['skill']:.2f} ± {m['skill_se']:.2f}  "
+        print(f"   {name:13s} n={m['n']:4d}  accuracy {m['val_accuracy']:.3f} ± {m['val_accuracy_se']:.3f}  ceiling "
+              f"{m['labeler_accuracy']:.3f}  skill {m['skill_vs_ceiling']:.2f} ± {m['skill_se']:.2f}  "
               f"gold order {m['gold_order_accuracy']:.3f}")
 
     # 2. what the SFT pairs contain
