@@ -297,10 +297,11 @@ def main(cfg: Config) -> dict:
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
         "train_seconds": train_seconds,
     }
-    print(f"\nheld-out accuracy {summary['val_accuracy']:.3f} ± {summary['val_accuracy_se']:.3f} vs the labeler's ceiling "
-          f"{summary['labeler_accuracy']:.3f} (skill {summary['skill_vs_ceiling']:.2f} ± {summary['skill_se']:.2f} of the way from "
+    h = held_out
+    print(f"\nheld-out accuracy {h['val_accuracy']:.3f} ± {h['val_accuracy_se']:.3f} vs the labeler's ceiling "
+          f"{h['labeler_accuracy']:.3f} (skill {h['skill_vs_ceiling']:.2f} ± {h['skill_se']:.2f} of the way from "
           f"chance to the ceiling; n = {len(val_pairs)} pairs)")
-    print(f"against the noiseless gold order: {summary['gold_order_accuracy']:.3f} (gold ties left out)")
+    print(f"against the noiseless gold order: {h['gold_order_accuracy']:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
           f"Spearman {corr['spearman']:.3f}; by kind: " +
           ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
