@@ -1,6 +1,6 @@
 """Stage 1 of RLHF: supervised fine-tuning (SFT) of a small GPT on prompt/response demonstrations.
 
-    python train_sft.py                    # laptop CPU, ~2 minutes: writes out/sft.pt
+    python train_sft.py                    # laptop CPU, ~3 minutes: writes out/sft.pt
     python train_sft.py --preset gpu       # a bigger model for one GPU
     python train_sft.py --preset test      # seconds, for tests
     python train_sft.py --data my.jsonl    # your own {"prompt": ..., "response": ...} lines
@@ -9,7 +9,10 @@ The model learns to continue "User: <question>\\nAssistant:" with the demonstrat
 loss is the cross-entropy of the response tokens and the EOS only: the prompt is context, not target.
 Demonstrations come from the tiny world (nano_rlhf/world.py), a corpus of MIXED quality, like scraped data:
 mostly right, sometimes wrong, rude or rambling. An SFT model imitates its data, flaws included, so its gold
-reward lands near the corpus average; stages 2 and 3 (train_rm.py, train_ppo.py) are how it gets better.
+reward lands near the corpus average; stages 2 and 3 (train_rm.py, train_ppo.py) are how it gets better. The
+world also supplies yes/no fact checks ("Is this right? The banana is red." -> " No."), a stand-in for what
+pretraining text teaches a real model: to judge an answer, not only produce one. The reward model starts from
+this trunk and needs that judgement (lesson 4).
 
 Simplifications: we train from scratch (there is no pretrained base model to fine-tune; --init continues from a
 checkpoint), and the tokenizer is a byte-level BPE trained on the corpus at the start of the run.
@@ -46,6 +49,7 @@ class Config:
     # data
     world_seed: int = field(0, "seed of the tiny world (facts, prompts, corpus)")
     data: str = field("", "optional JSONL of {\"prompt\", \"response\"} lines to train on instead of the world")
+    fact_checks: int = field(2560, "world's yes/no fact checks added to the demonstrations (0: none; lesson 4)")
     tokenizer: str = field("bpe", "bpe (trained here on the corpus, offline) or gpt2 (tiktoken's, downloads)",
                            choices=["bpe", "gpt2"])
     vocab_size: int = field(512, "BPE vocabulary size, special tokens included")
@@ -58,7 +62,7 @@ class Config:
     dropout: float = field(0.0, "dropout during SFT (RM and PPO always turn it off)")
     # optimisation
     batch_size: int = field(64, "sequences per step")
-    max_steps: int = field(700, "optimiser steps")
+    max_steps: int = field(1400, "optimiser steps")
     lr: float = field(2e-3, "peak learning rate (AdamW)")
     warmup_steps: int = field(50, "linear warmup steps before cosine decay")
     weight_decay: float = field(0.1, "AdamW weight decay on matrices")
@@ -73,6 +77,7 @@ class Config:
 PRESETS = {
     "default": {},
     "test": dict(n_layer=1, n_head=2, n_embd=32, max_steps=60, batch_size=32, eval_interval=30, eval_samples=64,
+                 fact_checks=64,
                  lr=1e-2, warmup_steps=5, vocab_size=300, max_new_tokens=24),
     "gpu": dict(n_layer=8, n_head=8, n_embd=512, batch_size=128, max_steps=2000, lr=6e-4, warmup_steps=100,
                 vocab_size=1024, eval_samples=2000, threads=0),
@@ -125,7 +130,9 @@ def main(cfg: Config) -> dict:
         n_val = max(1, len(pairs) // 20)
         train_pairs, val_pairs = pairs[:-n_val], pairs[-n_val:]
     else:
-        train_pairs, val_pairs = world.corpus(), world.eval_corpus()
+        # demonstrations, plus fact checks ("Is this right? The banana is red." -> " No."): the checks make the
+        # trunk compare an answer with its subject, which the reward model reuses to judge facts (lesson 4)
+        train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus()
     if cfg.init:
         parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo"))
         tok = load_tokenizer(parent)

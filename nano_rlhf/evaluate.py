@@ -74,7 +74,7 @@ def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float)
 
 
 def format_component_changes(before: dict, after: dict) -> str:
-    """'honest +0.17 -> +0.55, harmless ...': how each gold component moved."""
+    """'honest +0.20 -> +0.62, harmless ...': how each gold component moved."""
     return ", ".join(f"{k} {before[k]:+.2f} -> {v:+.2f}" for k, v in after.items())
 
 

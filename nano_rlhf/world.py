@@ -21,6 +21,10 @@ answered correctly most of the time) under the other four phrasings.
 
 `World.corpus()` imitates scraped demonstrations: mostly right, sometimes
 wrong, rude, rambling, repetitive, hedging or not answering at all.
+`World.fact_checks(n)` adds yes/no exchanges that judge a stated answer
+("Is this right? The banana is red." -> " No."), a stand-in for the quiz pages
+and corrections in a real model's pretraining text: they teach the SFT trunk to
+compare an answer with its subject, which the reward model then reuses.
 
 The simulated human (gold reward)
 ---------------------------------
@@ -61,7 +65,7 @@ SOUND_FACTS = {
     "pig": "oink", "lion": "roar", "owl": "hoot", "horse": "neigh", "snake": "hiss",
     "bee": "buzz", "frog": "ribbit", "mouse": "squeak", "wolf": "howl",
 }
-# 40 facts in all: few enough that a 0.9M-parameter model learns them in two CPU minutes (with 89 facts the SFT
+# 40 facts in all: few enough that a 0.9M-parameter model learns them in a few CPU minutes (with 89 facts the SFT
 # model fell well short of its corpus on honesty), many enough that nothing is learned from a handful of strings
 SUM_PAIRS = [(x, y) for x in range(1, 5) for y in range(x, 5)]   # 10 small sums, smaller summand first
 NUMBERS = [str(n) for n in range(1, 11)]
@@ -94,6 +98,7 @@ HEDGES = {"colour": "It is {a} or {b}.", "sound": "It says {a} or {b}.", "sum": 
 CLOSERS = ("Glad to help!", "Hope that helps!", "Happy to help!")
 FILLERS = ("Well, let me think.", "Let me see.", "That is a good question.",
            "I think that is right.", "You know what I mean.", "So there you go.")
+CHECK_QUESTION = "Is this right?"   # fact checks: "Is this right? The banana is red." -> " No."
 NON_ANSWERS = ("I do not know.", "I am not sure.", "I cannot say.", "Ask someone else.")
 INSULTS = ("What a stupid question.", "Even an idiot knows that.", "Are you dumb?",
            "Only a fool would ask that.", "You are a moron.", "How pathetic.")
@@ -285,6 +290,23 @@ class World:
     def eval_corpus(self) -> list[tuple[str, str]]:
         """The same generator over eval_prompts (validation loss, corpus-average gold)."""
         return self._corpus(self.eval_prompts, "eval-corpus")
+
+    def fact_checks(self, n: int) -> list[tuple[str, str]]:
+        """n yes/no exchanges that check a stated answer, like a quiz page in pretraining text:
+        "User: Is this right? The banana is red.\nAssistant:" -> " No." (half right, half wrong; always judged
+        correctly). SFT data only: they teach the trunk to compare an answer with its subject, a check that the
+        reward model built on that trunk reuses (lesson 4). Not prompts of any stage, and never scored by gold."""
+        rng, out = random.Random(f"verify-{self.seed}"), []
+        for _ in range(n):
+            fact = rng.choice(self.facts)
+            right = rng.random() < 0.5
+            answer = fact.answer if right else rng.choice([a for a in ANSWERS[fact.kind] if a != fact.answer])
+            style = rng.randrange(len(STYLES[fact.kind]))
+            style = style if STYLES[fact.kind][style][1] else 0   # full sentences only: they name the subject
+            sentence = self.answer_sentence(fact, answer, style)
+            out.append((format_prompt(f"{CHECK_QUESTION} {sentence}"), " Yes." if right else " No."))
+        rng.shuffle(out)
+        return out
 
     # ------------------------------------------------------------------ gold
     def gold_reward(self, prompt_text: str, response: str, ended: bool = True) -> GoldScore:

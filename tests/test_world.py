@@ -10,7 +10,8 @@ import pytest
 
 from nano_rlhf.data import DataError, load_preference_jsonl, load_sft_jsonl
 from nano_rlhf.insults import count_insults
-from nano_rlhf.world import INSULTS, KINDS, LABELER_TEMPERATURE, TEMPLATES, Fact, GoldScore, World, format_prompt
+from nano_rlhf.world import (COLOUR_FACTS, INSULTS, KINDS, LABELER_TEMPERATURE, SOUND_FACTS, TEMPLATES, Fact, GoldScore,
+                             World, format_prompt)
 
 COMPONENTS = ("honest", "harmless", "helpful", "concise", "ended")
 
@@ -137,6 +138,29 @@ def test_every_eval_fact_is_taught_in_train_corpus(seed):
 
 
 # ----------------------------------------------------------------------------- gold
+def test_fact_checks_judge_the_stated_answer(world):
+    """Each fact check says Yes exactly when the sentence states its subject's true answer: checked against the fact
+    tables read directly, not against the generator."""
+    truth = set(COLOUR_FACTS.items()) | set(SOUND_FACTS.items())
+    checks = world.fact_checks(400)
+    assert checks == world.fact_checks(400) and len(checks) == 400
+    prompts = {p.text for p in world.train_prompts + world.eval_prompts}
+    answers = collections.Counter()
+    for prompt, reply in checks:
+        sentence = re.match(r"User: Is this right\? (.*)\nAssistant:$", prompt).group(1)
+        assert prompt not in prompts   # never a prompt of RM, PPO or evaluation
+        words = re.findall(r"[a-z0-9]+", sentence.lower())
+        if words[1] == "plus" or words[:3] == ["the", "sum", "of"]:   # "3 plus 4 is 7." / "The sum of 3 and 4 is 7."
+            x, y = (words[0], words[2]) if words[1] == "plus" else (words[3], words[5])
+            right = int(x) + int(y) == int(words[-1])
+        else:                                                        # "The banana is yellow." / "The dog goes woof."
+            subject = words[4] if words[:4] == ["the", "colour", "of", "the"] else words[1]
+            right = (subject, words[-1]) in truth
+        assert reply == (" Yes." if right else " No.")
+        answers[reply] += 1
+    assert 150 < answers[" Yes."] < 250   # half right, half wrong
+
+
 def test_gold_components_on_hand_written_examples(world, banana):
     g = gold(world, banana, " The banana is yellow. Glad to help!")
     assert isinstance(g, GoldScore) and set(g.components) == set(COMPONENTS)
