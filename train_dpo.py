@@ -1,7 +1,7 @@
 """Direct preference optimisation (DPO): the policy learns from the preference pairs directly, with no reward model
 and no sampling during training.
 
-    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1.5 minutes
+    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~2 minutes
     python train_dpo.py --beta 0.1         # the DPO paper's usual value: more KL here, and less gold (below)
     python train_dpo.py --data prefs.jsonl # your own {"prompt", "chosen", "rejected"} lines
     python train_dpo.py --preset test      # seconds, for tests
@@ -19,8 +19,8 @@ against SFT samples, KL to SFT at the sampling temperature, and the RM's score w
 only a yardstick here: DPO never reads it).
 
 Defaults (beta 0.3, lr 1e-4, one epoch, 32 pairs a step) were chosen by comparing complete runs afterwards, never
-inside a run. Held-out gold on the default chain (SFT -0.26; 480 samples, SE about 0.06): beta 0.3 +0.92 at KL
-1.6 nats, beta 0.1 +0.49 at KL 3.1, beta 1.0 +0.75 at KL 0.6 (lessons/experiments/frontier.py). On an earlier
+inside a run. Held-out gold on the default chain (SFT -0.21; 480 samples, SE about 0.06): beta 0.3 +0.89 at KL
+1.4 nats, beta 0.1 +0.37 at KL 2.9, beta 1.0 +0.73 at KL 0.5 (lessons/experiments/frontier.py). On an earlier
 version of the world, beta 0.1 with a second epoch or lr 2e-4 went further from SFT (KL 5-6) for less gold, and a
 second seed moved gold by 0.6 (beta 0.1) and 0.35 (beta 0.3). The second epoch raised the training accuracy
 (0.70 -> 0.74) while gold fell: it fits the labeler's noise.
