@@ -40,7 +40,9 @@ Gold reaches training ONLY through `World.label`, which turns gold scores into
 noisy pairwise preferences (Bradley-Terry with temperature
 `LABELER_TEMPERATURE`). SFT, reward-model and PPO code must never call
 `gold_reward`, `best_response` or `fact_of` to train; evaluation code may call
-them freely to report the true objective.
+them freely to report the true objective. The corpus and the fact checks are the
+world's text, written from its facts the way scraped data is; neither is scored
+by gold.
 """
 from __future__ import annotations
 
