@@ -118,6 +118,9 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup
     timer = Timer()
+    if cfg.max_steps < 1 or cfg.fact_checks < 0:
+        raise UserError(f"--max-steps must be at least 1 and --fact-checks at least 0 "
+                        f"(got {cfg.max_steps} and {cfg.fact_checks})")
     device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
     world = World(cfg.world_seed)
 

@@ -68,6 +68,13 @@ def test_malformed_jsonl_line_is_one_line_error_with_its_line_number(tmp_path):
     assert not (tmp_path / "o" / "sft.pt").exists()
 
 
+@pytest.mark.parametrize("flag", [("--max-steps", "0"), ("--fact-checks", "-1")])
+def test_impossible_step_or_fact_check_count_is_one_line_error(tmp_path, flag):
+    r = _cli(*flag, "--preset", "test", "--out-dir", str(tmp_path / "o"))
+    assert r.returncode == 2 and flag[0] in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_wrong_stage_init_is_one_line_error(tmp_path, chain_dir):
     r = _cli("--init", str(tmp_path / "missing.pt"), "--preset", "test", "--out-dir", str(tmp_path))
     assert r.returncode == 2 and "not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
