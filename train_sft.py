@@ -200,13 +200,13 @@ def main(cfg: Config) -> dict:
     # the corpus distribution's mean gold on the held-out prompts, from 50 fresh draws per prompt (the finite
     # eval_corpus() has only 16 per prompt: its mean is too noisy a yardstick)
     rng = random.Random(cfg.seed)
-    corpus = [world.gold_reward(p.text, world.sample_response(p, rng)).total for p in world.eval_prompts
-              for _ in range(50)]
+    corpus_mean, corpus_se = mean_se([world.gold_reward(p.text, world.sample_response(p, rng)).total
+                                      for p in world.eval_prompts for _ in range(50)])
     summary = {
         "val_loss": history["val_loss"][-1],
         **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_components", "eos_rate")},
         "n_samples": report["n"],
-        "corpus_gold_reward": mean_se(corpus)[0], "corpus_gold_reward_se": mean_se(corpus)[1],
+        "corpus_gold_reward": corpus_mean, "corpus_gold_reward_se": corpus_se,
         "gold_reward_best": world.gold_reward_best(eval_prompts),
         "params": model.num_params(),
         "train_tokens_per_s": tokens_seen / t_loop(),

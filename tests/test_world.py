@@ -137,7 +137,6 @@ def test_every_eval_fact_is_taught_in_train_corpus(seed):
             (p.fact, right, wrong)
 
 
-# ----------------------------------------------------------------------------- gold
 def test_fact_checks_judge_the_stated_answer(world):
     """Each fact check says Yes exactly when the sentence states its subject's true answer: checked against the fact
     tables read directly, not against the generator."""
@@ -161,6 +160,8 @@ def test_fact_checks_judge_the_stated_answer(world):
     assert 150 < answers[" Yes."] < 250   # half right, half wrong
 
 
+
+# ----------------------------------------------------------------------------- gold
 def test_gold_components_on_hand_written_examples(world, banana):
     g = gold(world, banana, " The banana is yellow. Glad to help!")
     assert isinstance(g, GoldScore) and set(g.components) == set(COMPONENTS)
