@@ -38,11 +38,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint,
-                                  tokenizer_id)
-from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se, parse_config,
-                              run_cli, set_lr, setup_runtime, write_json)
-from nano_rlhf.data import left_pad, load_preference_jsonl, right_pad
+from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
+                                  save_checkpoint)
+from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
+                              device_problem, field,
+                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run, warn, write_json)
+from nano_rlhf.data import DataError, file_sha256, left_pad, load_preference_jsonl, read_preference_meta, right_pad
 from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_report, kl_per_token,
                                 policy_report, response_logprobs, sample_policy, win_rate)
 from nano_rlhf.model import response_logits, token_logprobs
@@ -58,28 +59,34 @@ class Config:
     # run
     preset: str = field("default", "default (laptop CPU), test (seconds) or gpu")
     out_dir: str = field("out", "folder holding sft.pt and preferences.jsonl (and rm.pt for the report); "
-                                "dpo.pt and dpo_summary.json go here")
-    seed: int = field(0, "random seed")
-    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
-    threads: int = field(1, "CPU intra-op threads")
+                                "dpo.pt, dpo_summary.json, dpo_metrics.jsonl and dpo_curves.png go here",
+                         path="out_dir")
+    seed: int = field(0, "random seed", ge=0, lt=2**32)
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
+    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
     # data
-    data: str = field("", "JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines; default <out_dir>/preferences.jsonl")
+    data: str = field("", "JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines; default <out_dir>/preferences.jsonl",
+                      path="file")
     # DPO
-    beta: float = field(0.3, "KL strength: implicit reward = beta * log(pi / pi_ref); larger stays closer to SFT")
+    beta: float = field(0.3, "KL strength: implicit reward = beta * log(pi / pi_ref); larger stays closer to SFT",
+                        gt=0, le=1000)
     # optimisation
-    epochs: int = field(1, "passes over the pairs (fixed in advance; DPO overfits the pairs quickly)")
-    batch_size: int = field(32, "pairs per step (2x sequences: chosen and rejected)")
-    lr: float = field(1e-4, "peak learning rate (AdamW), cosine-annealed to a tenth")
-    warmup_steps: int = field(10, "linear warmup steps")
-    weight_decay: float = field(0.0, "AdamW weight decay")
-    grad_clip: float = field(1.0, "clip the gradient norm to this")
-    log_interval: int = field(20, "steps between progress lines")
+    epochs: int = field(1, "passes over the pairs (fixed in advance; DPO overfits the pairs quickly)", ge=1,
+                        le=1000)
+    batch_size: int = field(32, "pairs per step (2x sequences: chosen and rejected)", ge=1, le=65536)
+    lr: float = field(1e-4, "peak learning rate (AdamW), cosine-annealed to a tenth", gt=0, le=1)
+    warmup_steps: int = field(10, "linear warmup steps", ge=0, le=10**8)
+    weight_decay: float = field(0.0, "AdamW weight decay", ge=0, le=10)
+    grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
+    log_interval: int = field(20, "steps between progress lines", ge=1, le=10**8)
     # evaluation (reporting only: gold never steers the run)
     eval_samples: int = field(480, "held-out samples for the report, cycling over the held-out prompts (win rate "
-                                   "n); as train_ppo.py's, so that both draw the same SFT samples")
-    temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too")
-    max_new_tokens: int = field(0, "longest sampled response (0: the SFT run's setting)")
-    no_eos_penalty: float = field(-2.0, "RM score reported for a response without EOS (PPO's penalty)")
+                                   "n); as train_ppo.py's, so that both draw the same SFT samples", ge=1, le=10**6)
+    temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too", gt=0,
+                               le=100)
+    max_new_tokens: int = field(0, "longest sampled response (0: the SFT run's setting)", ge=0, le=65536)
+    no_eos_penalty: float = field(-2.0, "RM score reported for a response without EOS (PPO's penalty)", ge=-1000,
+                                  le=1000)
 
 
 PRESETS = {
@@ -122,7 +129,13 @@ def summed_logprobs(model, prompts, responses, pad_id: int, device, autocast):
 
     Prompts are left-padded and responses right-padded, so every response starts at the same column P (what
     response_logits expects).  N prompts, N responses -> (N,) fp32
+    Every row fits the block on its own (encode_pairs), but the padded width is the longest prompt plus the
+    longest response of the batch; when that is wider than the block, each half of the batch goes alone.
     """
+    if max(map(len, prompts)) + max(map(len, responses)) - 1 > model.cfg.block_size and len(prompts) > 1:
+        h = len(prompts) // 2
+        return torch.cat([summed_logprobs(model, prompts[:h], responses[:h], pad_id, device, autocast),
+                          summed_logprobs(model, prompts[h:], responses[h:], pad_id, device, autocast)])
     p_idx, p_mask = left_pad(prompts, pad_id, device)                   # (N, P)
     r_idx, r_mask = right_pad(responses, pad_id, device)                # (N, R)
     seq, attn = torch.cat([p_idx, r_idx], 1), torch.cat([p_mask, r_mask], 1)
@@ -141,15 +154,16 @@ def sequence_logprobs(model, batch, pad_id: int, device, autocast):
 
 def epoch_batches(data, batch_size: int, rng: random.Random, bucket: int = 16):
     """One epoch of shuffled batches of pair indices; each window of `bucket` batches is sorted by length before it
-    is cut, so a batch holds pairs of similar length (less padding; the trick of data.sft_batches)."""
+    is cut, so a batch holds pairs of similar length (less padding; the trick of data.sft_batches). The last batch
+    of a window may be smaller: every pair, the longest too, is seen once per epoch."""
     order = list(range(len(data)))
     rng.shuffle(order)
     window, batches = batch_size * bucket, []
     for w in range(0, len(order), window):
         chunk = sorted(order[w:w + window], key=lambda i: max(len(data[i][1]), len(data[i][2])))
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
-    return batches or [order]
+    return batches
 
 
 @torch.no_grad()
@@ -193,16 +207,28 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: the SFT checkpoint is both the starting point and the frozen reference
     timer = Timer()
-    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     data_path = cfg.data or f"{cfg.out_dir}/preferences.jsonl"
-    if not os.path.exists(data_path):
-        raise UserError(f"{data_path} not found: " + ("check the --data path" if cfg.data else
-                        "run `python train_rm.py` first (it labels and saves the preference pairs), or pass --data"))
+    if not os.path.isfile(data_path):
+        raise UserError(f"{data_path} not found: run `python train_rm.py` first (it labels and saves the "
+                        "preference pairs), or pass --data")
+    # pi_ref must be the policy that sampled the pairs (Rafailov et al. 2023): train_rm.py's sidecar says which
+    meta, why = read_preference_meta(data_path)
+    if meta is not None and meta["sampler"] not in (None, sft["id"]):
+        raise UserError(f"{data_path} was sampled by another SFT model (id {meta['sampler']}) than "
+                        f"{cfg.out_dir}/sft.pt (id {sft['id']}); DPO's reference must be the model that sampled the "
+                        "pairs: re-run `python train_rm.py` to sample and label pairs from this SFT model")
+    if meta is None or meta["sampler"] is None:
+        warn(f"{data_path}: {why or 'its sampler is unknown'}, so DPO cannot check that {cfg.out_dir}/sft.pt, its "
+             "reference, sampled these pairs")
     rm_ckpt = load_checkpoint(f"{cfg.out_dir}/rm.pt", "rm") if os.path.exists(f"{cfg.out_dir}/rm.pt") else None
-    if rm_ckpt is not None and tokenizer_id(rm_ckpt["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"{cfg.out_dir}/rm.pt was built on a different tokenizer than {cfg.out_dir}/sft.pt: "
-                        "re-run `python train_rm.py` on this SFT checkpoint")
+    if rm_ckpt is not None:
+        try:
+            check_parent(rm_ckpt, sft, f"{cfg.out_dir}/rm.pt", f"{cfg.out_dir}/sft.pt")
+        except UserError as e:      # the RM is only a yardstick here: leave it out rather than stop
+            warn(f"{e}; the report leaves the RM score out")
+            rm_ckpt = None
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
     max_new = cfg.max_new_tokens or sft["config"]["max_new_tokens"]
@@ -217,10 +243,14 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Data: the labelled pairs, tokenised; the reference's sequence log-probs computed once
-    pairs = load_preference_jsonl(data_path)
+    remake = "" if cfg.data else "; re-create it with `python train_rm.py`"
+    try:
+        pairs = load_preference_jsonl(data_path)
+    except DataError as e:
+        raise DataError(f"{e}{remake}") from None
     data, dropped = encode_pairs(tok, pairs, policy.cfg.block_size)
     if not data:
-        raise UserError(f"{data_path}: no usable preference pairs ({len(pairs)} read, {dropped} too long)")
+        raise UserError(f"{data_path}: no usable preference pairs ({len(pairs)} read, {dropped} too long){remake}")
     ref_chosen, ref_rejected = reference_logprobs(ref, data, tok.pad_id, device, autocast)
     print(f"data: {len(data)} pairs from {data_path} ({dropped} too long for block_size dropped); reference "
           f"log-probs: chosen {ref_chosen.mean():.2f}, rejected {ref_rejected.mean():.2f} per response "
@@ -241,7 +271,8 @@ def main(cfg: Config) -> dict:
     epochs = [epoch_batches(data, cfg.batch_size, rng) for _ in range(cfg.epochs)]
     total = sum(len(e) for e in epochs)
     keys = ("loss", "accuracy", "margin", "logp_chosen", "logp_rejected", "reward_chosen", "reward_rejected")
-    hist = {"step": [], **{k: [] for k in keys}}
+    metrics = MetricsLog(cfg.out_dir, "dpo")          # one row per step, on disk as it happens
+    recent = {k: [] for k in keys}
     policy.train()
     step = 0
     for epoch, batches in enumerate(epochs):
@@ -260,9 +291,9 @@ def main(cfg: Config) -> dict:
                        "margin": float((r_c - r_r).mean()), "logp_chosen": float(logps_c.mean()),
                        "logp_rejected": float(logps_r.mean()), "reward_chosen": float(r_c.mean()),
                        "reward_rejected": float(r_r.mean())}
-            hist["step"].append(step)
+            metrics.log("train", step=step, epoch=epoch, **row)
             for k in keys:
-                hist[k].append(row[k])
+                recent[k] = (recent[k] + [row[k]])[-cfg.log_interval:]
             if step % cfg.log_interval == 0 or step == total - 1:
                 # Watch logp_chosen: it often FALLS too. The loss only sees the margin, so both log-probs may drop
                 # as long as the rejected one drops faster; chosen and rejected answers to one prompt share most
@@ -271,13 +302,13 @@ def main(cfg: Config) -> dict:
                 # log-probs also swing with the batch's response lengths; "reward chosen" = beta * (log pi(y_w) -
                 # log pi_ref(y_w)) is the same signal measured against the reference: below 0 means fallen. Worry
                 # only if the margin stops growing or the held-out report degrades (lessons/TROUBLESHOOTING.md).
-                w = slice(-cfg.log_interval, None)
-                print(f"epoch {epoch} step {step:4d} | loss {np.mean(hist['loss'][w]):.4f} | acc "
-                      f"{np.mean(hist['accuracy'][w]):.3f} | margin {np.mean(hist['margin'][w]):+.3f} | logp chosen "
-                      f"{np.mean(hist['logp_chosen'][w]):7.2f} rejected {np.mean(hist['logp_rejected'][w]):7.2f} | "
-                      f"reward chosen {np.mean(hist['reward_chosen'][w]):+.3f} rejected "
-                      f"{np.mean(hist['reward_rejected'][w]):+.3f} | {timer():.0f}s")
+                m = {k: np.mean(v) for k, v in recent.items()}
+                print(f"epoch {epoch} step {step:4d} | loss {m['loss']:.4f} | acc {m['accuracy']:.3f} | margin "
+                      f"{m['margin']:+.3f} | logp chosen {m['logp_chosen']:7.2f} rejected {m['logp_rejected']:7.2f} | "
+                      f"reward chosen {m['reward_chosen']:+.3f} rejected {m['reward_rejected']:+.3f} | "
+                      f"{timer():.0f}s")
             step += 1
+    check_finite_weights(policy, "DPO policy", step - 1)
     policy.eval()
     train_seconds = timer()
 
@@ -297,7 +328,7 @@ def main(cfg: Config) -> dict:
         "eos_rate_dpo": rep["eos_rate"], "response_length_dpo": rep["response_length"],
         "response_length_sft": sft_rep["response_length"], "n_eval": rep["n"],
         "n_pairs": len(data), "pairs_dropped": dropped, "data": data_path, "beta": cfg.beta, "epochs": cfg.epochs,
-        "steps": total, "final_train": {k: float(np.mean(hist[k][-cfg.log_interval:])) for k in keys},
+        "steps": total, "final_train": {k: float(np.mean(v)) for k, v in recent.items()},
         "train_seconds": train_seconds,
     }
     if rm is not None:
@@ -318,10 +349,13 @@ def main(cfg: Config) -> dict:
     # Save: the final weights are the ones reported (no gold-based selection)
     summary["wall_seconds"] = timer()
     ckpt = save_checkpoint(f"{cfg.out_dir}/dpo.pt", stage="dpo", model=policy, tokenizer=tok, config=cfg,
-                           metrics=summary, parents={"sft": sft["id"]})
+                           metrics=summary, parents={"sft": sft["id"], "preferences": file_sha256(data_path)[:12]})
     summary["checkpoint_id"] = ckpt["id"]
+    rows = metrics.rows("train")
+    hist = {k: [r[k] for r in rows] for k in ("step",) + keys}
     summary["history"] = hist
     write_json(f"{cfg.out_dir}/dpo_summary.json", summary)
+    metrics.close()
     w = max(1, min(cfg.log_interval, total))      # running means over log_interval steps: batches are noisy
     smooth = lambda k: np.convolve(hist[k], np.ones(w) / w, mode="valid").tolist()  # noqa: E731
     steps = hist["step"][w - 1:]
@@ -330,7 +364,8 @@ def main(cfg: Config) -> dict:
         ("implicit reward accuracy", {"train": (steps, smooth("accuracy"))}),
         ("beta * (log pi - log pi_ref)", {"chosen": (steps, smooth("reward_chosen")),
                                           "rejected": (steps, smooth("reward_rejected"))})])
-    print(f"wrote {cfg.out_dir}/dpo.pt, dpo_summary.json, dpo_curves.png in {summary['wall_seconds']:.0f}s")
+    print(f"wrote {cfg.out_dir}/dpo.pt, dpo_summary.json, dpo_metrics.jsonl, dpo_curves.png in "
+          f"{summary['wall_seconds']:.0f}s")
     return summary
 
 

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, field, make_optimizer, parse_config, run_cli, set_lr,
-                              setup_runtime)
+from nano_rlhf.common import (Timer, check_finite, check_finite_weights, device_problem, field, make_optimizer,
+                              parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import left_pad
 from nano_rlhf.evaluate import kl_per_token
 from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
@@ -43,40 +43,56 @@ from nano_rlhf.world import LABELER_TEMPERATURE, World
 class Config:
     # run
     preset: str = field("default", "default (laptop CPU), test (seconds) or gpu")
-    out_dir: str = field("out", "folder holding sft.pt and rm.pt; ppo.pt and ppo_summary.json go here")
-    seed: int = field(0, "random seed")
-    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
-    threads: int = field(1, "CPU intra-op threads")
-    iterations: int = field(40, "PPO iterations (the stopping rule, fixed in advance)")
+    out_dir: str = field("out", "folder holding sft.pt and rm.pt; ppo.pt, ppo_summary.json, ppo_metrics.jsonl "
+                                "and the PNGs go here", path="out_dir")
+    seed: int = field(0, "random seed", ge=0, lt=2**32)
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
+    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
+    iterations: int = field(40, "PPO iterations (the stopping rule, fixed in advance)", ge=1, le=10**6)
     # rollout
-    batch_size: int = field(64, "prompts per rollout")
-    temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T")
-    max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)")
+    batch_size: int = field(64, "prompts per rollout", ge=1, le=65536)
+    temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T", gt=0,
+                               le=100)
+    max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)", ge=0, le=65536)
     scale_logits: bool = field(True, "divide logits by T in the training log-probs (--no-scale-logits: ablation)")
     # reward
-    beta: float = field(0.1, "KL coefficient (initial value when --target-kl is set); 0 removes the leash")
-    target_kl: float = field(0.0, "adaptive KL: move beta so the KL (nats/sequence) tracks this; 0 = fixed beta")
-    kl_horizon: int = field(640, "adaptive KL horizon in samples (Ziegler et al. use 10000 for far longer runs)")
+    beta: float = field(0.1, "KL coefficient (initial value when --target-kl is set); 0 removes the leash", ge=0,
+                        le=1000)
+    target_kl: float = field(0.0, "adaptive KL: move beta so the KL (nats/sequence) tracks this; 0 = fixed beta",
+                             ge=0, le=10**6)
+    kl_horizon: int = field(640, "adaptive KL horizon in samples (Ziegler et al. use 10000 for far longer runs)",
+                            ge=1, le=10**9)
     kl_estimator: str = field("k1", "per-token KL in the reward: k1 = log ratio, k3 = (r-1) - log r",
                               choices=["k1", "k3"])
-    no_eos_penalty: float = field(-2.0, "reward instead of the RM score when a response never emits EOS")
+    no_eos_penalty: float = field(-2.0, "reward instead of the RM score when a response never emits EOS",
+                                  ge=-1000, le=1000)
     # advantages
-    gamma: float = field(1.0, "discount over response tokens")
-    lam: float = field(0.95, "GAE lambda")
+    gamma: float = field(1.0, "discount over response tokens", ge=0, le=1)
+    lam: float = field(0.95, "GAE lambda", ge=0, le=1)
     whiten: bool = field(True, "whiten advantages over the rollout's real tokens (--no-whiten: ablation)")
     # update
-    epochs: int = field(4, "PPO epochs over each rollout")
-    minibatches: int = field(4, "minibatches per epoch")
-    lr: float = field(3e-5, "policy learning rate (annealed linearly to 0)")
-    critic_lr: float = field(1e-4, "critic learning rate (annealed linearly to 0)")
-    clip_eps: float = field(0.2, "PPO ratio clip range")
-    vf_clip: float = field(0.2, "value clip range, around the rollout's values")
-    grad_clip: float = field(1.0, "gradient-norm clip, per model")
+    epochs: int = field(4, "PPO epochs over each rollout", ge=1, le=1000)
+    minibatches: int = field(4, "minibatches per epoch (--batch-size must be a multiple)", ge=1, le=65536)
+    lr: float = field(3e-5, "policy learning rate (annealed linearly to 0)", gt=0, le=1)
+    critic_lr: float = field(1e-4, "critic learning rate (annealed linearly to 0)", gt=0, le=1)
+    clip_eps: float = field(0.2, "PPO ratio clip range", gt=0, le=100)
+    vf_clip: float = field(0.2, "value clip range, around the rollout's values", gt=0, le=10**6)
+    grad_clip: float = field(1.0, "gradient-norm clip, per model", gt=0)
     critic_init: str = field("rm", "critic starts as the RM (rm), the SFT trunk + a new head (sft), or random",
                              choices=["rm", "sft", "scratch"])
     # evaluation (reporting only: gold never steers the run)
-    eval_interval: int = field(10, "iterations between held-out evaluations")
-    eval_samples: int = field(480, "held-out samples per evaluation, 12 per held-out prompt (win rate n)")
+    eval_interval: int = field(10, "iterations between held-out evaluations", ge=1, le=10**6)
+    eval_samples: int = field(480, "held-out samples per evaluation, 12 per held-out prompt (win rate n)", ge=1,
+                              le=10**6)
+
+    def problems(self) -> list[str]:
+        """Checks across fields (check_config runs them after each field's own)."""
+        out = []
+        if self.batch_size % self.minibatches:
+            out.append(f"--batch-size {self.batch_size} is not a multiple of --minibatches {self.minibatches}")
+        if self.target_kl > 0 and self.beta == 0:
+            out.append("--target-kl needs a --beta above 0 to adapt (the controller multiplies it)")
+        return out
 
 
 PRESETS = {
@@ -281,10 +297,8 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: four models from two checkpoints
     timer = Timer()
-    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
-    if cfg.batch_size % cfg.minibatches:
-        raise UserError(f"--batch-size {cfg.batch_size} is not divisible by --minibatches {cfg.minibatches}")
-    sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)
+    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)   # and checks that rm.pt was trained from this sft.pt
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
     max_new = cfg.max_new_tokens or sft["config"]["max_new_tokens"]
@@ -332,6 +346,8 @@ def main(cfg: Config) -> dict:
         kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast)
         t_score, t0 = t0(), Timer()
         stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen, autocast, it)
+        check_finite_weights(policy, "policy", it)        # before the next rollout samples from it
+        check_finite_weights(critic, "critic", it)
         t_update = t0()
         kl_ctl.update(kl, cfg.batch_size)
         reporter.log_iteration(it, [train_texts[i] for i in batch], exp, stats, beta=kl_ctl.beta, kl=kl,

@@ -17,8 +17,6 @@ PPO's KL coefficient beta keeps one meaning whatever the RM's scale (Ziegler et 
 Simplifications: the labeler judges each of the K(K-1)/2 pairs independently, where InstructGPT's labelers ranked
 the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
 """
-import json
-import os
 import random
 import sys
 from dataclasses import dataclass
@@ -28,13 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, parse_config, run_cli,
-                              set_lr, setup_runtime, write_json)
-from nano_rlhf.data import load_preference_jsonl, right_pad
+from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
+                              device_problem, field,
+                              make_optimizer, parse_config, run_cli, set_lr, setup_run, warn, write_json)
+from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
 from nano_rlhf.evaluate import correlations, sample_policy, score_samples
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
-from nano_rlhf.world import World
+from nano_rlhf.world import LABELER_TEMPERATURE, World
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config
@@ -44,28 +43,36 @@ from nano_rlhf.world import World
 class Config:
     # run
     preset: str = field("default", "default (laptop CPU), test (seconds) or gpu")
-    out_dir: str = field("out", "folder holding sft.pt; rm.pt, rm_summary.json, rm_curves.png go here")
-    seed: int = field(0, "random seed")
-    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
-    threads: int = field(1, "CPU intra-op threads")
+    out_dir: str = field("out", "folder holding sft.pt; rm.pt, rm_summary.json, rm_metrics.jsonl, rm_curves.png "
+                                "and preferences.jsonl (+ its .meta.json) go here", path="out_dir")
+    seed: int = field(0, "random seed", ge=0, lt=2**32)
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
+    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
     # data
-    data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs")
-    n_prompts: int = field(2000, "training prompts; each gets k SFT samples, and every pair of them is labelled")
-    k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each")
-    n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once")
-    temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)")
+    data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs",
+                      path="file")
+    n_prompts: int = field(2000, "training prompts; each gets k SFT samples, and every pair of them is labelled",
+                           ge=1, le=10**6)
+    k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each", ge=2, le=64)
+    n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once", ge=1,
+                             le=10**6)
+    temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)", gt=0,
+                               le=100)
     # optimisation
-    epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)")
-    batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)")
-    lr: float = field(1e-3, "peak learning rate")
-    warmup_steps: int = field(20, "linear warmup steps")
-    weight_decay: float = field(0.0, "AdamW weight decay")
-    grad_clip: float = field(1.0, "clip the gradient norm to this")
-    eval_interval: int = field(100, "steps between held-out accuracy measurements")
-    curve_pairs: int = field(1000, "held-out pairs for the accuracy curve during training (the end uses all)")
+    epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
+    batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)", ge=1, le=65536)
+    lr: float = field(1e-3, "peak learning rate", gt=0, le=1)
+    warmup_steps: int = field(20, "linear warmup steps", ge=0, le=10**8)
+    weight_decay: float = field(0.0, "AdamW weight decay", ge=0, le=10)
+    grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
+    eval_interval: int = field(100, "steps between held-out accuracy measurements", ge=1, le=10**8)
+    curve_pairs: int = field(1000, "held-out pairs for the accuracy curve during training (the end uses all)", ge=1,
+                             le=10**6)
     # normalisation and reporting
-    norm_samples: int = field(1000, "fresh SFT samples used to normalise the reward to mean 0, std 1")
-    corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation")
+    norm_samples: int = field(1000, "fresh SFT samples used to normalise the reward to mean 0, std 1", ge=2,
+                              le=10**6)
+    corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation", ge=2,
+                              le=10**6)
 
 
 PRESETS = {
@@ -142,6 +149,20 @@ def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, m
 # [/lesson:sample_comparisons]
 
 
+def fit_groups(tok, groups, block_size: int):
+    """Leave out the responses whose prompt + response + EOS is longer than the model's block, with their
+    comparisons (a user's long pairs; a sampled response can grow when its text is encoded again) -> groups, n."""
+    out, dropped = [], 0
+    for prompt, responses, comparisons in groups:
+        n_p = len(tok.encode(prompt))
+        fits = [n_p + len(tok.encode(r)) + 1 <= block_size for r in responses]
+        kept = [(c, r) for c, r in comparisons if fits[c] and fits[r]]
+        dropped += len(comparisons) - len(kept)
+        if kept:
+            out.append((prompt, responses, kept))
+    return out, dropped
+
+
 def pairs_of(groups):
     """Flatten groups to (prompt, chosen, rejected) triples (the preferences.jsonl format)."""
     return [(p, rs[c], rs[r]) for p, rs, comps in groups for c, r in comps]
@@ -198,7 +219,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: the SFT checkpoint brings the model config and the tokenizer
     timer = Timer()
-    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     tok = load_tokenizer(sft)
     sft_cfg = sft["config"]
@@ -212,6 +233,13 @@ def main(cfg: Config) -> dict:
         user = load_preference_jsonl(cfg.data)
         if not user:
             raise UserError(f"{cfg.data}: no preference pairs found")
+        meta, why = read_preference_meta(cfg.data)
+        if meta is None:
+            warn(f"{cfg.data}: {why}, so who sampled these pairs is unknown; the RM is normalised on samples of "
+                 f"{cfg.out_dir}/sft.pt all the same")
+        elif meta["sampler"] != sft["id"]:
+            warn(f"{cfg.data} was sampled by another model ({meta['sampler']}) than {cfg.out_dir}/sft.pt "
+                 f"({sft['id']}): the RM learns off this policy's distribution")
         train_groups, data_stats = [(p, [c, r], [(0, 1)]) for p, c, r in user], {"source": cfg.data}
     else:
         train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
@@ -220,10 +248,16 @@ def main(cfg: Config) -> dict:
     # held-out: ONE pair per prompt sample (independent pairs, so the accuracy has an honest standard error)
     val_groups, _ = sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], cfg.n_val_pairs,
                                        2, cfg.temperature, max_new, device, autocast, cfg.seed + 1)
+    train_groups, too_long = fit_groups(tok, train_groups, policy.cfg.block_size)
+    if too_long:
+        data_stats["too_long_dropped"] = too_long
+    if not train_groups or not val_groups:
+        raise UserError(f"no usable {'training' if not train_groups else 'held-out'} comparisons: "
+                        + (f"every pair of {cfg.data} is longer than the model's block of {policy.cfg.block_size} "
+                           "tokens" if cfg.data and not train_groups else
+                           "the SFT model's samples never end with EOS or are all identical; train it longer "
+                           "(`python train_sft.py`)"))
     train_pairs, val_pairs = pairs_of(train_groups), pairs_of(val_groups)
-    with open(f"{cfg.out_dir}/preferences.jsonl.tmp", "w") as f:
-        for p, c, r in train_pairs:
-            f.write(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n")
     print(f"data: {len(train_pairs)} train comparisons over {len(train_groups)} prompts, {len(val_pairs)} held-out "
           f"{data_stats} ({timer():.0f}s)")
 
@@ -238,7 +272,8 @@ def main(cfg: Config) -> dict:
     steps_per_epoch = max(1, len(train_groups) // cfg.batch_size)
     total = max(1, steps_per_epoch * cfg.epochs)
     rng = random.Random(cfg.seed)
-    hist = {"step": [], "loss": [], "acc": [], "val_step": [], "val_acc": []}
+    metrics = MetricsLog(cfg.out_dir, "rm")           # one row per step, on disk as it happens
+    recent = {"loss": [], "acc": []}
     step = 0
     rm.train()
     for epoch in range(cfg.epochs):
@@ -254,18 +289,18 @@ def main(cfg: Config) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
             opt.step()
-            hist["step"].append(step)
-            hist["loss"].append(loss.item())
-            hist["acc"].append(float((rc > rr).float().mean()))
+            row = {"loss": loss.item(), "acc": float((rc > rr).float().mean())}
+            metrics.log("train", step=step, epoch=epoch, **row)
+            for k in recent:
+                recent[k] = (recent[k] + [row[k]])[-cfg.eval_interval:]
             if step % cfg.eval_interval == 0 or step == total - 1:
                 va = accuracy(*comparison_scores(rm, tok, val_groups[:cfg.curve_pairs], device, autocast))
-                hist["val_step"].append(step)
-                hist["val_acc"].append(va)
-                print(f"epoch {epoch} step {step:5d} | loss {np.mean(hist['loss'][-cfg.eval_interval:]):.4f} | "
-                      f"train acc {np.mean(hist['acc'][-cfg.eval_interval:]):.3f} | held-out acc {va:.3f} | "
-                      f"{timer():.0f}s")
+                metrics.log("val", step=step, val_acc=va)
+                print(f"epoch {epoch} step {step:5d} | loss {np.mean(recent['loss']):.4f} | "
+                      f"train acc {np.mean(recent['acc']):.3f} | held-out acc {va:.3f} | {timer():.0f}s")
             step += 1
     train_seconds = timer()
+    check_finite_weights(rm, "reward-model", step - 1)
     rm.eval()
 
     # ------------------------------------------------------------------------------------------------------------
@@ -275,6 +310,10 @@ def main(cfg: Config) -> dict:
     norm_samples = [s for s in sample_policy(policy, tok, norm_prompts, max_new_tokens=max_new, device=device,
                                              seed=cfg.seed + 2, autocast=autocast) if s.ended]
     raw = np.array(score_samples(rm, tok, norm_samples, device=device, autocast=autocast))
+    if len(raw) < 2 or not np.isfinite(raw).all() or not raw.std() > 1e-6:     # nothing to divide by: refuse
+        raise UserError(f"cannot normalise the reward: {len(raw)} of {cfg.norm_samples} fresh SFT samples ended "
+                        f"with EOS, scores spread {raw.std() if len(raw) else 0:.2g}; nothing was saved. "
+                        "Try more --norm-samples, or train the SFT model longer")
     gain, bias = float(1.0 / (raw.std() + 1e-8)), float(-raw.mean() / (raw.std() + 1e-8))
     # [/lesson:normalise]
 
@@ -312,16 +351,24 @@ def main(cfg: Config) -> dict:
     summary["wall_seconds"] = timer()
     ckpt = save_checkpoint(f"{cfg.out_dir}/rm.pt", stage="rm", model=rm, tokenizer=tok, config=cfg,
                            metrics=summary, parents={"sft": sft["id"]}, reward_norm={"gain": gain, "bias": bias})
-    os.replace(f"{cfg.out_dir}/preferences.jsonl.tmp", f"{cfg.out_dir}/preferences.jsonl")
+    # the pairs, for DPO and other tools; the sidecar says which model sampled them (DPO's reference must be it)
+    source = read_preference_meta(cfg.data)[0] if cfg.data else None
+    write_preferences(f"{cfg.out_dir}/preferences.jsonl", train_pairs, {
+        "sampler": (source or {}).get("sampler") if cfg.data else sft["id"],
+        "labeler": (source or {}).get("labeler", f"unknown (from {cfg.data})") if cfg.data else
+        f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})",
+        "world_seed": sft_cfg["world_seed"], "rm": ckpt["id"], "n_prompts": len(train_groups)})
     summary["checkpoint_id"] = ckpt["id"]
     write_json(f"{cfg.out_dir}/rm_summary.json", summary)
+    metrics.close()
+    train_rows, val_rows = metrics.rows("train"), metrics.rows("val")
     plot_curves(f"{cfg.out_dir}/rm_curves.png", [
-        ("Bradley-Terry loss", {"train": (hist["step"], hist["loss"])}),
-        ("pair accuracy", {"train (batch)": (hist["step"], hist["acc"]),
-                           "held-out": (hist["val_step"], hist["val_acc"]),
+        ("Bradley-Terry loss", {"train": ([r["step"] for r in train_rows], [r["loss"] for r in train_rows])}),
+        ("pair accuracy", {"train (batch)": ([r["step"] for r in train_rows], [r["acc"] for r in train_rows]),
+                           "held-out": ([r["step"] for r in val_rows], [r["val_acc"] for r in val_rows]),
                            "labeler ceiling": ([0, step - 1], [held_out["labeler_accuracy"]] * 2)})])
-    print(f"\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_curves.png, preferences.jsonl "
-          f"in {summary['wall_seconds']:.0f}s")
+    print(f"\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_metrics.jsonl, rm_curves.png, preferences.jsonl "
+          f"(+ preferences.meta.json) in {summary['wall_seconds']:.0f}s")
     return summary
 
 

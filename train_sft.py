@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, cosine_lr, field, make_optimizer, mean_se,
-                              parse_config, run_cli, set_lr, setup_runtime, write_json)
-from nano_rlhf.data import collate_sft, encode_sft, load_sft_jsonl, sft_batches
+from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
+                              device_problem, field, make_optimizer, mean_se, parse_config, run_cli, set_lr,
+                              setup_run, write_json)
+from nano_rlhf.data import collate_sft, encode_sft_examples, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.model import GPT, GPTConfig
 from nano_rlhf.plots import plot_curves
@@ -42,36 +43,52 @@ from nano_rlhf.world import World
 class Config:
     # run
     preset: str = field("default", "default (laptop CPU), test (seconds) or gpu (bigger model, one GPU)")
-    out_dir: str = field("out", "folder for sft.pt, sft_summary.json and sft_loss.png")
-    seed: int = field(0, "random seed (same seed + same --threads + same torch = same numbers on CPU)")
-    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...")
-    threads: int = field(1, "CPU intra-op threads; 1 is often fastest for small models on shared machines")
+    out_dir: str = field("out", "folder for sft.pt, sft_summary.json, sft_metrics.jsonl and sft_loss.png",
+                         path="out_dir")
+    seed: int = field(0, "random seed (same seed + same --threads + same torch = same numbers on CPU)", ge=0, lt=2**32)
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...", check=device_problem)
+    threads: int = field(1, "CPU intra-op threads (0: torch's default); 1 is often fastest for small models on "
+                            "shared machines", ge=0, le=1024)
     # data
-    world_seed: int = field(0, "seed of the tiny world (facts, prompts, corpus)")
-    data: str = field("", "optional JSONL of {\"prompt\", \"response\"} lines to train on instead of the world")
-    fact_checks: int = field(2560, "world's yes/no fact checks added to the demonstrations (0: none; lesson 4)")
+    world_seed: int = field(0, "seed of the tiny world (facts, prompts, corpus)", ge=0, lt=2**32)
+    data: str = field("", "optional JSONL of {\"prompt\", \"response\"} lines to train on instead of the world "
+                          "(demonstrations and fact checks)", path="file")
+    fact_checks: int = field(2560, "world's yes/no fact checks added to the demonstrations (0: none; lesson 4)",
+                             ge=0, le=10**6)
     tokenizer: str = field("bpe", "bpe (trained here on the corpus, offline) or gpt2 (tiktoken's, downloads)",
                            choices=["bpe", "gpt2"])
-    vocab_size: int = field(512, "BPE vocabulary size, special tokens included")
-    init: str = field("", "start from this checkpoint's weights and tokenizer instead of from scratch")
+    vocab_size: int = field(512, "BPE vocabulary size, special tokens included", ge=258, le=2**20)
+    init: str = field("", "start from this checkpoint's weights and tokenizer instead of from scratch", path="file")
     # model
-    n_layer: int = field(4, "transformer blocks")
-    n_head: int = field(4, "attention heads")
-    n_embd: int = field(128, "embedding width")
-    block_size: int = field(96, "longest prompt + response in tokens")
-    dropout: float = field(0.0, "dropout during SFT (RM and PPO always turn it off)")
+    n_layer: int = field(4, "transformer blocks", ge=1, le=256)
+    n_head: int = field(4, "attention heads", ge=1, le=256)
+    n_embd: int = field(128, "embedding width (a multiple of --n-head)", ge=1, le=16384)
+    block_size: int = field(96, "longest prompt + response in tokens; longer examples are left out", ge=2, le=65536)
+    dropout: float = field(0.0, "dropout during SFT (RM and PPO always turn it off)", ge=0, lt=1)
     # optimisation
-    batch_size: int = field(64, "sequences per step")
-    max_steps: int = field(1400, "optimiser steps")
-    lr: float = field(2e-3, "peak learning rate (AdamW)")
-    warmup_steps: int = field(50, "linear warmup steps before cosine decay")
-    weight_decay: float = field(0.1, "AdamW weight decay on matrices")
-    grad_clip: float = field(1.0, "clip the gradient norm to this")
+    batch_size: int = field(64, "sequences per step", ge=1, le=65536)
+    max_steps: int = field(1400, "optimiser steps", ge=1, le=10**8)
+    lr: float = field(2e-3, "peak learning rate (AdamW)", gt=0, le=1)
+    warmup_steps: int = field(50, "linear warmup steps before cosine decay", ge=0, le=10**8)
+    weight_decay: float = field(0.1, "AdamW weight decay on matrices", ge=0, le=10)
+    grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
     # evaluation
-    eval_interval: int = field(100, "steps between validation-loss measurements")
-    eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report")
-    temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)")
-    max_new_tokens: int = field(48, "longest response sampled")
+    eval_interval: int = field(100, "steps between validation-loss measurements", ge=1, le=10**8)
+    eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report", ge=1,
+                              le=10**6)
+    temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)", gt=0,
+                               le=100)
+    max_new_tokens: int = field(48, "longest response sampled (less than --block-size)", ge=1, le=65536)
+
+    def problems(self) -> list[str]:
+        """Checks across fields (check_config runs them after each field's own)."""
+        out = []
+        if self.n_embd % self.n_head:
+            out.append(f"--n-embd {self.n_embd} is not a multiple of --n-head {self.n_head}")
+        if self.max_new_tokens >= self.block_size:
+            out.append(f"--max-new-tokens {self.max_new_tokens} leaves no room for a prompt in --block-size "
+                       f"{self.block_size}")
+        return out
 
 
 PRESETS = {
@@ -118,10 +135,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup
     timer = Timer()
-    if cfg.max_steps < 1 or cfg.fact_checks < 0:
-        raise UserError(f"--max-steps must be at least 1 and --fact-checks at least 0 "
-                        f"(got {cfg.max_steps} and {cfg.fact_checks})")
-    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
+    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
     world = World(cfg.world_seed)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -143,10 +157,16 @@ def main(cfg: Config) -> dict:
         tok = load_gpt2()
     else:
         tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
-    train = [encode_sft(tok, p, r, cfg.block_size) for p, r in train_pairs]
-    val = [encode_sft(tok, p, r, cfg.block_size) for p, r in val_pairs]
+    block_size = parent["model_config"]["block_size"] if cfg.init else cfg.block_size
+    train, dropped = encode_sft_examples(tok, train_pairs, block_size)
+    val, val_dropped = encode_sft_examples(tok, val_pairs, block_size)
+    if not train or not val:
+        raise UserError(f"{cfg.data or 'the world data'}: every {'training' if not train else 'validation'} "
+                        f"example is longer than --block-size {block_size} tokens")
     n_tok = sum(len(ids) for ids, _ in train)
-    print(f"data: {len(train)} train / {len(val)} val examples, {n_tok} train tokens, vocab {tok.vocab_size}")
+    print(f"data: {len(train)} train / {len(val)} val examples, {n_tok} train tokens, vocab {tok.vocab_size}" +
+          (f" ({dropped} train / {val_dropped} val examples longer than {block_size} tokens left out)"
+           if dropped or val_dropped else ""))
 
     # ------------------------------------------------------------------------------------------------------------
     # Model
@@ -162,7 +182,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
     batches = sft_batches(train, cfg.batch_size, tok.pad_id, random.Random(cfg.seed), device)
-    history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    metrics = MetricsLog(cfg.out_dir, "sft")          # one row per step, on disk as it happens
     t_loop, tokens_seen = Timer(), 0
     model.train()
     for step in range(cfg.max_steps):
@@ -178,12 +198,10 @@ def main(cfg: Config) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         tokens_seen += x.numel()
-        history["step"].append(step)
-        history["train_loss"].append(loss.item())
+        metrics.log("train", step=step, loss=loss.item(), lr=lr)
         if step % cfg.eval_interval == 0 or step == cfg.max_steps - 1:
             vl = validation_loss(model, val, tok.pad_id, device, autocast)
-            history["val_step"].append(step)
-            history["val_loss"].append(vl)
+            metrics.log("val", step=step, val_loss=vl)
             el = t_loop()
             eta = el / (step + 1) * (cfg.max_steps - step - 1)
             print(f"step {step:5d} | loss {loss.item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
@@ -191,6 +209,7 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
+    check_finite_weights(model, "SFT", cfg.max_steps - 1)
     model.eval()
     eval_prompts = [p.text for p in world.eval_prompts]
     prompts = [eval_prompts[i % len(eval_prompts)] for i in range(cfg.eval_samples)]
@@ -202,8 +221,9 @@ def main(cfg: Config) -> dict:
     rng = random.Random(cfg.seed)
     corpus_mean, corpus_se = mean_se([world.gold_reward(p.text, world.sample_response(p, rng)).total
                                       for p in world.eval_prompts for _ in range(50)])
+    train_rows, val_rows = metrics.rows("train"), metrics.rows("val")
     summary = {
-        "val_loss": history["val_loss"][-1],
+        "val_loss": val_rows[-1]["val_loss"],
         **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_components", "eos_rate")},
         "n_samples": report["n"],
         "corpus_gold_reward": corpus_mean, "corpus_gold_reward_se": corpus_se,
@@ -211,6 +231,7 @@ def main(cfg: Config) -> dict:
         "params": model.num_params(),
         "train_tokens_per_s": tokens_seen / t_loop(),
         "vocab_size": tok.vocab_size,
+        "n_train": len(train), "n_val": len(val), "too_long_dropped": dropped + val_dropped,
     }
     gap = summary["gold_reward_best"] - summary["corpus_gold_reward"]
     print(f"\ngold reward (simulated human, {report['n']} held-out samples): {report['gold_reward']:+.3f} "
@@ -231,10 +252,12 @@ def main(cfg: Config) -> dict:
                            metrics=summary, parents={"init": parent["id"]} if cfg.init else {})
     summary["checkpoint_id"] = ckpt["id"]
     write_json(f"{cfg.out_dir}/sft_summary.json", summary)
+    metrics.close()
     plot_curves(f"{cfg.out_dir}/sft_loss.png", [("SFT loss (response tokens)", {
-        "train": (history["step"], history["train_loss"]), "val (held-out prompts)": (history["val_step"],
-                                                                                      history["val_loss"])})])
-    print(f"\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_loss.png in {summary['wall_seconds']:.0f}s")
+        "train": ([r["step"] for r in train_rows], [r["loss"] for r in train_rows]),
+        "val (held-out prompts)": ([r["step"] for r in val_rows], [r["val_loss"] for r in val_rows])})])
+    print(f"\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_metrics.jsonl, sft_loss.png "
+          f"in {summary['wall_seconds']:.0f}s")
     return summary
 
 

@@ -11,7 +11,6 @@ longest response (the default SFT model has block_size 96, too short for 256 new
 Without the cache, step i runs the model over all P + i tokens, so a response of N tokens costs O(N^2) token
 forwards; with it, one token per step. tokens/s counts new tokens only: batch * N / seconds.
 """
-import argparse
 import os
 import statistics
 import sys
@@ -20,26 +19,36 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from nano_rlhf.common import ArgumentParser, bounded  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig, generate  # noqa: E402
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batch", type=int, default=32, help="prompts sampled together")
-    ap.add_argument("--prompt-len", type=int, default=16, help="tokens per prompt (no padding)")
-    ap.add_argument("--lengths", type=int, nargs="+", default=[16, 64, 256], help="new tokens per row")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per variant and length")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    ap.add_argument("--long", type=int, default=128, help="recompute runs of more new tokens than this are slow "
-                    "(~50 s at 256 on 1 CPU thread): timed --long-repeats times, no warm-up")
-    ap.add_argument("--long-repeats", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    ap.add_argument("--n-layer", type=int, default=4)
-    ap.add_argument("--n-embd", type=int, default=128)
-    ap.add_argument("--n-head", type=int, default=4)
-    ap.add_argument("--vocab", type=int, default=512)
-    ap.add_argument("--seed", type=int, default=0)
+def parse_args(argv=None):
+    """The flags, checked before any work: a bad one is one line on stderr, exit code 2."""
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batch", type=bounded(int, 1, 4096), default=32, help="prompts sampled together")
+    ap.add_argument("--prompt-len", type=bounded(int, 1, 4096), default=16, help="tokens per prompt (no padding)")
+    ap.add_argument("--lengths", type=bounded(int, 1, 4096), nargs="+", default=[16, 64, 256],
+                    help="new tokens per row")
+    ap.add_argument("--repeats", type=bounded(int, 1, 10**4), default=3, help="timed runs per variant and length")
+    ap.add_argument("--warmup", type=bounded(int, 0, 10**4), default=1, help="untimed runs first")
+    ap.add_argument("--long", type=bounded(int, 0, 4096), default=128, help="recompute runs of more new tokens than "
+                    "this are slow (~50 s at 256 on 1 CPU thread): timed --long-repeats times, no warm-up")
+    ap.add_argument("--long-repeats", type=bounded(int, 1, 10**4), default=1)
+    ap.add_argument("--threads", type=bounded(int, 1, 1024), default=1, help="torch.set_num_threads")
+    ap.add_argument("--n-layer", type=bounded(int, 1, 64), default=4)
+    ap.add_argument("--n-embd", type=bounded(int, 1, 8192), default=128)
+    ap.add_argument("--n-head", type=bounded(int, 1, 256), default=4)
+    ap.add_argument("--vocab", type=bounded(int, 3, 10**6), default=512)
+    ap.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     args = ap.parse_args(argv)
+    if args.n_embd % args.n_head:
+        ap.error(f"--n-embd {args.n_embd} must be divisible by --n-head {args.n_head}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 

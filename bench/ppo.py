@@ -15,7 +15,6 @@ them): the reference is a copy of the policy and the critic a copy of the reward
 (generate(use_cache=False)), an extra policy forward pass for the old log-probs, and prompts left-padded to a
 fixed width (--naive-width) instead of the batch's own longest prompt. Both run in this process, interleaved.
 """
-import argparse
 import copy
 import os
 import statistics
@@ -27,7 +26,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import train_ppo  # noqa: E402
-from nano_rlhf.common import make_optimizer  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, fail, make_optimizer  # noqa: E402
 from nano_rlhf.data import left_pad  # noqa: E402
 from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,  # noqa: E402
                              response_logits, response_values, token_logprobs)
@@ -101,26 +100,37 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
     return t1 - t0, t2 - t1, t3 - t2
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=10, help="timed iterations per variant")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
-    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
-    ap.add_argument("--batch", type=int, default=16, help="prompts per iteration")
-    ap.add_argument("--prompt-len", type=int, default=16, help="tokens per prompt (fixed)")
-    ap.add_argument("--new-tokens", type=int, default=32, help="exactly this many sampled tokens per prompt")
-    ap.add_argument("--naive-width", type=int, default=64, help="naive: prompts left-padded to this width")
-    ap.add_argument("--seed", type=int, default=0)
+def parse_args(argv=None):
+    """The flags, checked before any work: a bad one is one line on stderr, exit code 2."""
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=bounded(int, 1, 10**4), default=10, help="timed iterations per variant")
+    ap.add_argument("--warmup", type=bounded(int, 0, 10**4), default=2, help="untimed iterations first")
+    ap.add_argument("--threads", type=bounded(int, 1, 1024), default=1, help="torch.set_num_threads")
+    ap.add_argument("--batch", type=bounded(int, 1, 4096), default=16, help="prompts per iteration")
+    ap.add_argument("--prompt-len", type=bounded(int, 1, 4096), default=16, help="tokens per prompt (fixed)")
+    ap.add_argument("--new-tokens", type=bounded(int, 1, 4096), default=32,
+                    help="exactly this many sampled tokens per prompt")
+    ap.add_argument("--naive-width", type=bounded(int, 1, 4096), default=64,
+                    help="naive: prompts left-padded to this width")
+    ap.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     args = ap.parse_args(argv)
+    if args.naive_width < args.prompt_len:
+        ap.error(f"--naive-width {args.naive_width} must be >= --prompt-len {args.prompt_len}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
 
     world = World()
     tok = train_bpe([p + r for p, r in world.corpus()], 512)
     ids = [tok.encode(p.text) for p in world.train_prompts]
     prompts = [s[-args.prompt_len:] for s in ids if len(s) >= args.prompt_len][:args.batch]
-    assert len(prompts) == args.batch, f"only {len(prompts)} prompts have >= {args.prompt_len} tokens"
+    if len(prompts) < args.batch:
+        fail(f"only {len(prompts)} of the world's prompts have >= {args.prompt_len} tokens: lower --prompt-len "
+             "or --batch")
     p_idx, p_mask = left_pad(prompts, tok.pad_id)                                  # (B, P): no pads
-    assert args.naive_width >= args.prompt_len, "--naive-width must be >= --prompt-len"
     n_pad = args.naive_width - args.prompt_len                                      # naive: fixed-width padding
     w_idx = torch.cat([torch.full((args.batch, n_pad), tok.pad_id), p_idx], 1)
     w_mask = torch.cat([torch.zeros(args.batch, n_pad, dtype=p_mask.dtype), p_mask], 1)

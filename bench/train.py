@@ -18,7 +18,6 @@ the vendor's figure, so MFU here reads "share of what a big matmul reaches".
 On CPU the gpu preset's model (8 x 512) is slow: it runs with --cpu-batch sequences per step (tokens/s barely
 depends on the batch on CPU).
 """
-import argparse
 import dataclasses
 import os
 import statistics
@@ -30,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import train_sft  # noqa: E402
-from nano_rlhf.common import make_optimizer  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, device_problem, make_optimizer  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig  # noqa: E402
 
 
@@ -78,19 +77,30 @@ def make_step(preset: str, batch: int, attn: str, bf16: bool, compile_: bool, de
     return step, model, c
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args(argv=None):
+    """The flags, checked before any work: a bad one is one line on stderr, exit code 2."""
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
-    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: leave torch's default)")
+    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
+                    help="torch.set_num_threads (0: leave torch's default)")
     ap.add_argument("--presets", nargs="+", default=["default", "gpu"], choices=sorted(train_sft.PRESETS))
-    ap.add_argument("--repeats", type=int, default=5, help="timed steps per variant")
-    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first (more with --compile)")
-    ap.add_argument("--cpu-batch", type=int, default=8, help="sequences per step for the gpu preset on CPU")
+    ap.add_argument("--repeats", type=bounded(int, 1, 10**4), default=5, help="timed steps per variant")
+    ap.add_argument("--warmup", type=bounded(int, 0, 10**4), default=1,
+                    help="untimed steps first (more with --compile)")
+    ap.add_argument("--cpu-batch", type=bounded(int, 1, 4096), default=8,
+                    help="sequences per step for the gpu preset on CPU")
     ap.add_argument("--compile", action="store_true", help="CUDA: also time torch.compile(model) under bf16")
-    ap.add_argument("--peak-tflops", type=float, default=0.0,
+    ap.add_argument("--peak-tflops", type=bounded(float, 0, 10**6), default=0.0,
                     help="device peak for MFU; 0 = measure a large matmul (rough CPU figure: ~0.05-0.1 per core)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
     args = ap.parse_args(argv)
+    if problem := device_problem(args.device):
+        ap.error(problem)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

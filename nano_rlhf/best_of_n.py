@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer
-from nano_rlhf.common import Timer, UserError, field, mean_se, parse_config, run_cli, setup_runtime, write_json
+from nano_rlhf.common import Timer, device_problem, field, mean_se, parse_config, run_cli, setup_run, write_json
 from nano_rlhf.evaluate import (format_component_changes, gold_report, gold_scores, sample_policy, score_samples,
                                 win_rate)
 from nano_rlhf.world import LABELER_TEMPERATURE, World
@@ -108,15 +108,17 @@ def curve(samples, scores, golds, N: int, ns) -> list[dict]:
 @dataclass
 class Config:
     preset: str = field("default", "default (laptop CPU) or test (seconds)")
-    out_dir: str = field("out", "folder holding sft.pt and rm.pt; bon_summary.json goes here")
-    n: int = field(16, "samples per prompt; the RM keeps the best")
-    seed: int = field(0, "random seed")
-    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...")
-    threads: int = field(1, "CPU intra-op threads")
-    eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples")
-    temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)")
-    max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)")
-    no_eos_penalty: float = field(-2.0, "score of a response without EOS (PPO's penalty): it never wins")
+    out_dir: str = field("out", "folder holding sft.pt and rm.pt; bon_summary.json goes here", path="out_dir")
+    n: int = field(16, "samples per prompt; the RM keeps the best", ge=1, le=4096)
+    seed: int = field(0, "random seed", ge=0, lt=2**32)
+    device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
+    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
+    eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples", ge=1,
+                              le=10**6)
+    temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)", gt=0, le=100)
+    max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)", ge=0, le=65536)
+    no_eos_penalty: float = field(-2.0, "score of a response without EOS (PPO's penalty): it never wins", ge=-1000,
+                                  le=1000)
 
 
 PRESETS = {"default": {}, "test": dict(n=4, eval_samples=16)}
@@ -124,9 +126,7 @@ PRESETS = {"default": {}, "test": dict(n=4, eval_samples=16)}
 
 def main(cfg: Config) -> dict:
     timer = Timer()
-    device, autocast = setup_runtime(cfg.seed, cfg.device, cfg.threads)
-    if cfg.n < 1:
-        raise UserError(f"--n {cfg.n}: need at least one sample per prompt")
+    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
     sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])

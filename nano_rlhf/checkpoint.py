@@ -10,27 +10,34 @@ Every checkpoint carries what the next stage needs so it asks for no repeated fl
     config       the training config as a dict
     metrics      what the run measured
     + stage-specific extras (the RM's reward normalisation, say)
+load_checkpoint checks all of it before a model is built; load_sft_and_rm also checks the parent.
 """
 import dataclasses
 import hashlib
+import math
 import os
 
 import torch
 
-from nano_rlhf.common import UserError
+from nano_rlhf.common import UserError, atomic_write
 from nano_rlhf.model import GPT, GPTConfig, ValueModel
 from nano_rlhf.tokenizer import Tokenizer
 
 # the command that produces each stage's checkpoint, for the one-line errors
 MAKES = {"sft": "python train_sft.py", "rm": "python train_rm.py", "ppo": "python train_ppo.py",
          "dpo": "python train_dpo.py"}
+KEYS = {"stage": str, "id": str, "parents": dict, "model_config": dict, "tokenizer": dict, "model": dict,
+        "config": dict, "metrics": dict}
+STAGE_CONFIG = {"sft": {"world_seed": int, "max_new_tokens": int}}   # what later stages read from a config
 
 
-def _fingerprint(state_dict) -> str:
+def fingerprint(state_dict) -> str:
+    """A content hash of every byte of every tensor (with its name, dtype and shape): the checkpoint's id."""
     h = hashlib.sha256()
     for k in sorted(state_dict):
-        h.update(k.encode())
-        h.update(state_dict[k].detach().float().cpu().numpy().tobytes()[:4096])
+        t = state_dict[k].detach().cpu().contiguous()
+        h.update(f"{k} {t.dtype} {tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:12]
 
 
@@ -39,14 +46,26 @@ def tokenizer_id(tok_state: dict) -> str:
     return hashlib.sha256(repr(sorted(tok_state.items())).encode()).hexdigest()[:12]
 
 
+def non_finite(tensors: dict) -> list[str]:
+    """Names of the floating-point tensors that hold a NaN or an infinity."""
+    return [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def save_checkpoint(path: str, *, stage: str, model, tokenizer: Tokenizer, config, metrics: dict,
                     parents: dict | None = None, **extra) -> dict:
-    """Write atomically: torch.save to a temp file in the same folder, then os.replace (all or nothing)."""
+    """Write atomically (temp file, fsync, rename: all or nothing), and only what is finite: a diverged model
+    never replaces a good checkpoint."""
     gpt = model.gpt if isinstance(model, ValueModel) else model
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if bad := non_finite(sd):
+        raise UserError(f"the trained {stage} model has non-finite weights ({bad[0]}, ...); nothing was saved, "
+                        f"{path} is unchanged. Try a lower --lr")
+    numbers = [v for d in extra.values() if isinstance(d, dict) for v in d.values() if isinstance(v, float)]
+    if not all(map(math.isfinite, numbers)):
+        raise UserError(f"non-finite values in {', '.join(extra)}; nothing was saved, {path} is unchanged")
     ckpt = {
         "stage": stage,
-        "id": _fingerprint(sd),
+        "id": fingerprint(sd),
         "parents": parents or {},
         "model_config": dataclasses.asdict(gpt.cfg),
         "tokenizer": tokenizer.state_dict(),
@@ -55,19 +74,20 @@ def save_checkpoint(path: str, *, stage: str, model, tokenizer: Tokenizer, confi
         "metrics": metrics,
         **extra,
     }
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(ckpt, f)
     return ckpt
 
 
 def load_checkpoint(path: str, stage: str | tuple[str, ...]) -> dict:
-    """Load a checkpoint of the expected stage(s), or raise a UserError that says what to run."""
+    """Load a checkpoint of the expected stage(s) and check that it builds (keys, shapes, tokenizer, finite
+    weights), or raise a UserError that says what to run. Nothing in it is executed (weights_only=True)."""
     stages = (stage,) if isinstance(stage, str) else stage
     make = MAKES[stages[0]]
     if not os.path.exists(path):
-        raise UserError(f"{path} not found: run `{make}` first (or pass the right --out-dir)")
+        raise UserError(f"{path} not found: run `{make}` first (or check the path / --out-dir)")
+    if not os.path.isfile(path):
+        raise UserError(f"{path} is not a file: pass the path of a checkpoint written by `{make}`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated file, not a torch file, pickled code...
@@ -79,21 +99,77 @@ def load_checkpoint(path: str, stage: str | tuple[str, ...]) -> dict:
     if ckpt["stage"] not in stages:
         raise UserError(f"{path} is a {ckpt['stage']!r} checkpoint, expected {' or '.join(map(repr, stages))}: "
                         f"run `{make}` first")
+    if problem := checkpoint_problem(ckpt):
+        raise UserError(f"{path} is damaged ({problem}): re-create it with `{MAKES.get(ckpt['stage'], make)}`")
     return ckpt
 
 
+def checkpoint_problem(ckpt: dict) -> str | None:
+    """What keeps a loaded checkpoint from building its models, or None: the one place that checks it."""
+    for k, kind in KEYS.items():
+        if not isinstance(ckpt.get(k), kind):
+            return f"{k!r} missing" if k not in ckpt else f"{k!r} is not a {kind.__name__}"
+    for k, kind in STAGE_CONFIG.get(ckpt["stage"], {}).items():
+        if not isinstance(ckpt["config"].get(k), kind):
+            return f"config {k!r} missing or not a {kind.__name__}"
+    fields = {f.name: f.type for f in dataclasses.fields(GPTConfig)}
+    mc = ckpt["model_config"]
+    if set(mc) != set(fields):
+        return f"model_config fields {sorted(set(mc) ^ set(fields))} unknown or missing"
+    if not all(isinstance(mc[k], int) and mc[k] > 0 for k in ("block_size", "vocab_size", "n_layer", "n_head",
+                                                                  "n_embd")) or mc["n_embd"] % mc["n_head"]:
+        return "model_config sizes are not positive whole numbers with n_embd divisible by n_head"
+    if mc["attn"] not in ("sdpa", "explicit") or not 0 <= mc["dropout"] < 1:
+        return "model_config attn or dropout out of range"
+    if not all(isinstance(t, torch.Tensor) for t in ckpt["model"].values()):
+        return "weights that are not tensors"
+    with torch.device("meta"):            # build the architecture without memory, to compare names and shapes
+        ref = (ValueModel if ckpt["stage"] == "rm" else GPT)(GPTConfig(**mc))
+    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+    if want.keys() != have.keys():
+        return f"weights {sorted(want.keys() ^ have.keys())[:3]} missing or unknown"
+    if bad := [k for k in want if want[k] != have[k]]:
+        return f"{bad[0]} has shape {have[bad[0]]}, model_config says {want[bad[0]]}"
+    if bad := non_finite(ckpt["model"]):
+        return f"non-finite weights in {bad[0]}"
+    if ckpt["stage"] == "rm":
+        norm = ckpt.get("reward_norm")
+        if not (isinstance(norm, dict) and all(isinstance(norm.get(k), float) and math.isfinite(norm[k])
+                                               for k in ("gain", "bias"))):
+            return "reward_norm missing or not finite"
+    try:
+        tok = Tokenizer.from_state_dict(ckpt["tokenizer"])
+    except UserError:
+        raise
+    except Exception as e:
+        return f"tokenizer unreadable: {type(e).__name__}"
+    if tok.vocab_size != mc["vocab_size"]:
+        return f"tokenizer has {tok.vocab_size} ids, the model {mc['vocab_size']}"
+    return None
+
+
 def load_sft_and_rm(out_dir: str) -> tuple[dict, dict]:
-    """<out_dir>/sft.pt and <out_dir>/rm.pt, checked to speak the same token ids (PPO, best-of-n)."""
+    """<out_dir>/sft.pt and <out_dir>/rm.pt, checked to be one chain: the RM was trained from THIS SFT model (on
+    its samples, normalised on its samples), so PPO, best-of-n and the experiments may use them together."""
     sft = load_checkpoint(f"{out_dir}/sft.pt", "sft")
     rm = load_checkpoint(f"{out_dir}/rm.pt", "rm")
-    if tokenizer_id(rm["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"{out_dir}/rm.pt was built on a different tokenizer than {out_dir}/sft.pt: "
-                        "re-run `python train_rm.py` on this SFT checkpoint")
+    check_parent(rm, sft, f"{out_dir}/rm.pt", f"{out_dir}/sft.pt")
     return sft, rm
 
 
+def check_parent(child: dict, sft: dict, child_path: str, sft_path: str):
+    """The child checkpoint was built from this SFT checkpoint (its recorded parent), or a one-line error."""
+    if tokenizer_id(child["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
+        raise UserError(f"{child_path} was built on a different tokenizer than {sft_path}: "
+                        f"re-run `{MAKES[child['stage']]}` on this SFT checkpoint")
+    if child["parents"].get("sft") != sft["id"]:
+        raise UserError(f"{child_path} was built from another SFT model (id {child['parents'].get('sft')}) than "
+                        f"{sft_path} (id {sft['id']}): re-run `{MAKES[child['stage']]}` on this SFT checkpoint")
+
+
 def build_policy(ckpt: dict, device) -> GPT:
-    """A GPT with the checkpoint's weights (sft, ppo and dpo checkpoints)."""
+    """A GPT with the checkpoint's weights (sft, ppo and dpo checkpoints; load_checkpoint checked they fit)."""
     model = GPT(GPTConfig(**ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device)

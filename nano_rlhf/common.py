@@ -1,13 +1,15 @@
 """Plumbing shared by the train_*.py scripts: flags from a dataclass, device, seeds, schedules, one-line errors."""
 import argparse
 import dataclasses
+import errno
 import json
 import math
 import os
 import random
 import sys
+import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 
 import numpy as np
 import torch
@@ -17,56 +19,197 @@ class UserError(Exception):
     """Bad input from the user (a missing checkpoint, an impossible flag): printed as one line, exit code 2."""
 
 
+def warn(msg: str):
+    """A one-line warning on stderr: the run goes on."""
+    print(f"warning: {msg}", file=sys.stderr)
+
+
 def run_cli(main, cfg):
-    """Call main(cfg); turn a UserError (or a data error) into one line on stderr and a non-zero exit."""
+    """Call main(cfg) the way every script's command line does: a UserError or a data error becomes one line on
+    stderr and exit code 2; Ctrl-C becomes one line and exit code 130 (checkpoints are only ever replaced whole,
+    so the previous one is intact, and the metrics so far are in <stage>_metrics.partial.jsonl); running out of
+    memory or disk is one line too. Anything else is a bug in nano-rlhf and keeps its traceback."""
     from nano_rlhf.data import DataError
     sys.stdout.reconfigure(line_buffering=True)   # progress lines appear as they happen, also in a log file
     try:
         return main(cfg)
     except (UserError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(e))
+    except KeyboardInterrupt:
+        out = getattr(cfg, "out_dir", "")
+        print(f"\ninterrupted: nothing was replaced{f' in {out}/' if out else ''}; the metrics so far are in its "
+              "*_metrics.partial.jsonl", file=sys.stderr)
+        sys.exit(130)
+    except (MemoryError, torch.OutOfMemoryError):
+        fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        fail(f"could not write {e.filename or 'a file'}: {e.strerror}; free some space or choose another --out-dir")
+
+
+def fail(msg: str):
+    """Print one line, exit code 2 (the convention of argparse and of every nano-rlhf script for bad input)."""
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is ONE line that says what is wrong and how to get the help (exit code 2)."""
+
+    def error(self, message):
+        fail(f"{message} (see `{self.prog} --help`)")
+
+
+def bounded(kind, lo, hi):
+    """An argparse type for the scripts that use plain argparse flags (chat, the experiments, the benches): a finite
+    `kind` (int or float) from lo to hi, else argparse's one-line error."""
+    def parse(text):
+        x = kind(text)
+        if not (math.isfinite(x) and lo <= x <= hi):
+            raise argparse.ArgumentTypeError(f"{text}: must be a number from {lo} to {hi}")
+        return x
+    parse.__name__ = kind.__name__          # argparse's "invalid int value: 'nan'" names the type by it
+    return parse
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Configuration: every dataclass field becomes a --flag; a preset overrides defaults, flags override presets.
+# Each field declares its constraint where it is declared, and check_config enforces them all before any work:
+#     ge / gt / le / lt   bounds (ints and floats; a float must also be finite)
+#     choices             the allowed values
+#     path                "file" (must exist, non-empty flag) or "out_dir" (a folder we can create or write into)
+#     check               a function value -> error message or None (e.g. the device)
+# and a config class may add cross-field checks in a method `problems(self) -> list[str]`.
+
+def field(default, help: str, **constraints):
+    """A dataclass field with a one-line help (shown by --help) and its constraints (see above)."""
+    return dataclasses.field(default=default, metadata={"help": help, **constraints})
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _bounds(meta) -> str:
+    parts = [f"{op} {meta[k]:g}" for k, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")) if k in meta]
+    return " and ".join(parts)
+
+
+def field_problem(f, value) -> str | None:
+    """What is wrong with one field's value, or None."""
+    meta, name = f.metadata, flag(f.name)
+    if "choices" in meta and value not in meta["choices"]:
+        return f"{name} {value!r}: choose one of {', '.join(map(str, meta['choices']))}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} {value}: must be a finite number"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ok = (("gt" not in meta or value > meta["gt"]) and ("ge" not in meta or value >= meta["ge"]) and
+              ("lt" not in meta or value < meta["lt"]) and ("le" not in meta or value <= meta["le"]))
+        if not ok:
+            return f"{name} {value:g}: must be {_bounds(meta)}"
+    if meta.get("path") == "file" and value:
+        if not os.path.exists(value):
+            return f"{name} {value}: no such file"
+        if not os.path.isfile(value):
+            return f"{name} {value}: not a file (a folder?)"
+        if not os.access(value, os.R_OK):
+            return f"{name} {value}: not readable"
+    if meta.get("path") == "out_dir":
+        return out_dir_problem(value, name)
+    if "check" in meta:
+        return meta["check"](value)
+    return None
+
+
+def out_dir_problem(path: str, name: str = "--out-dir") -> str | None:
+    """A folder the run can write into: it exists and is writable, or can be created (checked without creating
+    anything, so that a refused run leaves no trace)."""
+    if not path:
+        return f"{name}: empty path"
+    p = os.path.abspath(path)
+    if os.path.exists(p) and not os.path.isdir(p):
+        return f"{name} {path}: is a file, not a folder"
+    while not os.path.exists(p):
+        p = os.path.dirname(p)
+    if not os.path.isdir(p):
+        return f"{name} {path}: cannot be created, {p} is a file"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"{name} {path}: {p} is not writable"
+    return None
+
+
+def check_config(cfg):
+    """Every field's declared constraint, then the config's own cross-field checks: UserError naming all that is
+    wrong, one problem per '; '. Called before any work (parse_config, with_preset, setup_run)."""
+    problems = [p for f in dataclasses.fields(cfg) if (p := field_problem(f, getattr(cfg, f.name)))]
+    if not problems and hasattr(cfg, "problems"):
+        problems = cfg.problems()
+    if problems:
+        raise UserError("; ".join(problems))
+    return cfg
+
 
 def parse_config(cls, presets: dict[str, dict], argv=None):
-    """Build `cls` from the command line. Field metadata "help" is the flag's help text."""
-    pre = argparse.ArgumentParser(add_help=False)
+    """Build `cls` from the command line and check it (one line and exit code 2 if anything is wrong)."""
+    prog = os.path.basename(sys.argv[0]) if argv is None else None
+    pre = ArgumentParser(add_help=False, prog=prog)
     pre.add_argument("--preset", default="default", choices=sorted(presets))
     preset = pre.parse_known_args(argv)[0].preset
     base = dataclasses.replace(cls(), **presets[preset])
-    parser = argparse.ArgumentParser(description=(sys.modules[cls.__module__].__doc__ or "").split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(description=(sys.modules[cls.__module__].__doc__ or "").split("\n")[0], prog=prog,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
         default = getattr(base, f.name)
         help_ = f.metadata.get("help", "")
         if f.name == "preset":
-            parser.add_argument(flag, default=preset, choices=sorted(presets), help=help_)
+            parser.add_argument(flag(f.name), default=preset, choices=sorted(presets), help=help_)
         elif isinstance(default, bool):
-            parser.add_argument(flag, default=default, action=argparse.BooleanOptionalAction, help=help_)
+            parser.add_argument(flag(f.name), default=default, action=argparse.BooleanOptionalAction, help=help_)
         elif "choices" in f.metadata:
-            parser.add_argument(flag, default=default, choices=f.metadata["choices"], help=help_)
+            parser.add_argument(flag(f.name), default=default, choices=f.metadata["choices"], help=help_)
         else:   # the flag's type is the default's type; a None default takes metadata["type"] (str if absent)
             kind = type(default) if default is not None else f.metadata.get("type", str)
-            parser.add_argument(flag, default=default, type=kind, help=help_)
-    return cls(**vars(parser.parse_args(argv)))
-
-
-def field(default, help: str, **extra):
-    """A dataclass field with a one-line help (shown by --help)."""
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
+            parser.add_argument(flag(f.name), default=default, type=kind, help=help_)
+    try:
+        return check_config(cls(**vars(parser.parse_args(argv))))
+    except UserError as e:
+        fail(str(e))
 
 
 def with_preset(cls, presets: dict[str, dict], preset: str = "default", **overrides):
-    """Config for tests and notebooks: the preset's values, then the overrides (same rules as the CLI)."""
-    return dataclasses.replace(cls(), **{**presets[preset], "preset": preset, **overrides})
+    """Config for tests and notebooks: the preset's values, then the overrides (same rules and checks as the CLI)."""
+    return check_config(dataclasses.replace(cls(), **{**presets[preset], "preset": preset, **overrides}))
+
+
+def device_problem(device: str) -> str | None:
+    """'auto', 'cpu', 'cuda', 'cuda:N' (N an existing GPU) or 'mps'; None if usable."""
+    try:
+        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                           "cpu" if device == "auto" else device)
+    except (RuntimeError, ValueError):
+        return f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device} asked for, but CUDA is not available; use --device cpu"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return f"--device {device}: only {torch.cuda.device_count()} GPU(s) here"
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            return f"--device {device} asked for, but MPS is not available; use --device cpu"
+    elif dev.type != "cpu":
+        return f"--device {device!r}: nano-rlhf runs on cpu, cuda or mps"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Runtime
+
+def setup_run(cfg):
+    """check_config, then setup_runtime with the config's seed, device and threads (the first line of every main)."""
+    check_config(cfg)
+    return setup_runtime(cfg.seed, cfg.device, cfg.threads)
+
 
 def setup_runtime(seed: int, device: str, threads: int):
     """Seed everything, fix the CPU thread count, pick the device. Returns (device, autocast context factory).
@@ -74,6 +217,8 @@ def setup_runtime(seed: int, device: str, threads: int):
     Reproducible on CPU: same seed, same thread count, same torch version -> same numbers.
     On CUDA, matmuls run under bf16 autocast; log-softmax, ratios, KL and losses are computed in fp32 by the code.
     """
+    if problem := device_problem(device):
+        raise UserError(problem)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -81,8 +226,6 @@ def setup_runtime(seed: int, device: str, threads: int):
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device} asked for, but CUDA is not available; use --device cpu")
     dev = torch.device(device)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -104,6 +247,13 @@ def check_finite(loss, what: str, step: int):
         raise UserError(f"non-finite {what} at step {step}; nothing was saved. Try a lower --lr")
 
 
+def check_finite_weights(model, what: str, step: int):
+    """Stop before anything is sampled or saved when an update has broken the weights (the loss may still have
+    been finite: a NaN can appear in the very last step)."""
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise UserError(f"the {what} weights became non-finite at step {step}; nothing was saved. Try a lower --lr")
+
+
 def make_optimizer(params, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.95)):
     """AdamW, fused on CUDA and foreach on CPU (one kernel per step instead of one per tensor)."""
     params = [p for p in params if p.requires_grad]
@@ -119,14 +269,97 @@ def set_lr(opt, lr: float):
         g["lr"] = lr
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Files: every file a run writes is replaced whole or not at all
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextmanager
+def atomic_write(path: str, mode: str = "w"):
+    """Write `path` all or nothing: yield a temp file next to it with a name of its own (two runs writing the same
+    path never share a temp file), then flush, fsync and rename it over `path`. On any error, Ctrl-C included,
+    the temp file is removed and `path` keeps its old content."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)            # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def finite_or_none(obj):
+    """The same data with every NaN or infinity replaced by None (JSON null: "undefined", e.g. an SE of n = 1)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
 def write_json(path: str, obj):
-    """Write JSON atomically (temp file + rename), so a crash never leaves half a summary."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
+    """Write JSON atomically; a non-finite number is written as null (never as the invalid NaN)."""
+    with atomic_write(path) as f:
+        json.dump(finite_or_none(obj), f, indent=2, allow_nan=False)
         f.write("\n")
-    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """Rows appended to <out_dir>/<stage>_metrics.partial.jsonl as they happen, so a crash or Ctrl-C keeps them;
+    close() moves the file to <stage>_metrics.jsonl once the run has saved. Summaries and PNGs read rows().
+
+    The open file is locked (POSIX flock), so a second run of the same stage into the same folder stops with one
+    line instead of mixing its rows and files with the first one's; the OS drops the lock however a run ends."""
+    _open = {}      # partial path -> the MetricsLog of this process that holds it
+
+    def __init__(self, out_dir: str, stage: str):
+        os.makedirs(out_dir, exist_ok=True)
+        self.path = f"{out_dir}/{stage}_metrics.jsonl"
+        self.partial = f"{out_dir}/{stage}_metrics.partial.jsonl"
+        if (stale := MetricsLog._open.pop(os.path.abspath(self.partial), None)) is not None:
+            stale.file.close()              # an earlier main() of this process that failed: take its place
+        self.file = open(self.partial, "a")
+        try:
+            import fcntl
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:                 # not POSIX: no lock
+            pass
+        except BlockingIOError:
+            self.file.close()
+            raise UserError(f"another {stage} run is writing into {out_dir}/ ({self.partial} is locked): wait for "
+                            "it to finish, or pass another --out-dir") from None
+        self.file.truncate(0)
+        MetricsLog._open[os.path.abspath(self.partial)] = self
+
+    def log(self, kind: str, **row):
+        """One row, e.g. log("train", step=3, loss=2.1): written and flushed at once."""
+        self.file.write(json.dumps(finite_or_none({"kind": kind, **row}), allow_nan=False) + "\n")
+        self.file.flush()
+
+    def rows(self, kind: str) -> list[dict]:
+        """The rows of this kind so far, read back from the file (None where a value was not finite)."""
+        if not self.file.closed:
+            self.file.flush()
+        with open(self.partial if not self.file.closed else self.path) as f:
+            return [r for r in map(json.loads, f) if r.pop("kind") == kind]
+
+    def close(self):
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        os.replace(self.partial, self.path)     # while still locked: no other run can start on the old name yet
+        self.file.close()
+        MetricsLog._open.pop(os.path.abspath(self.partial), None)
 
 
 class Timer:

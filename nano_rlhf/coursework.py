@@ -40,6 +40,7 @@ MANIFEST = "STUDENT_COPY"
 STUB = 'raise NotImplementedError(' + '"Exercise {number}: {name} — see {lesson}")'
 UNSOLVED = 'NotImplementedError(' + '"Exercise '     # what a remaining stub contains
 NEEDS_ALL = "needs every exercise solved (end-to-end run)"
+GRADE_TIMEOUT = 600     # seconds for one exercise's graded tests (they take seconds)
 
 OPEN, CLOSE = re.compile(r"\s*# \[lesson:([\w-]+)\]\s*$"), re.compile(r"\s*# \[/lesson:([\w-]+)\]\s*$")
 BEGIN, END = re.compile(r"\s*# BEGIN SOLUTION\s*$"), re.compile(r"\s*# END SOLUTION\s*$")
@@ -135,6 +136,9 @@ def exercises(root=ROOT):
     manifest = Path(root) / MANIFEST
     if manifest.exists():
         rows = [line.split("\t") for line in manifest.read_text("utf-8").splitlines() if line and line[0] != "#"]
+        if not all(len(r) == 4 and r[0].isdigit() for r in rows):
+            raise ValueError(f"{manifest} is damaged (a line is not NUMBER, NAME, FILE, LESSON, tab-separated): "
+                             "write the student copy again")
         return [Exercise(int(n), name, file, lesson) for n, name, file, lesson in rows]
     found = {}
     for file, regions in all_regions(root).items():
@@ -216,6 +220,8 @@ def make_student_copy(out, root=ROOT):
     out, root = Path(out).resolve(), Path(root).resolve()
     if out == root or root in out.parents:
         raise ValueError(f"{out} is inside the repository; choose a folder outside it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file: choose a new folder for the student copy")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty")
     exs, regions = exercises(root), all_regions(root)
@@ -247,8 +253,12 @@ def grade_one(name, root=ROOT):
     """Run the exercise's graded tests in `root`: (passed, total, [first line of each failure], pytest's exit code)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
-        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--exercise", name,
-                            f"--junitxml={report}"], cwd=root, capture_output=True, text=True)
+        try:
+            r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--exercise", name,
+                                f"--junitxml={report}"], cwd=root, capture_output=True, text=True,
+                               timeout=GRADE_TIMEOUT)
+        except subprocess.TimeoutExpired:       # an endless loop in a solution must not hang the grader
+            return 0, 0, [f"its tests ran for more than {GRADE_TIMEOUT} s and were stopped (an endless loop?)"], -1
         if not report.exists():
             return 0, 0, (r.stdout + r.stderr).strip().splitlines()[-1:], r.returncode
         cases = ET.parse(report).getroot().iter("testcase")
@@ -266,7 +276,15 @@ def grade_one(name, root=ROOT):
 
 def grade(root=ROOT, only=()):
     """Print one line per exercise and the score; return 0, or 1 if an exercise could not be graded."""
-    exs = [e for e in exercises(root) if not only or e.name in only]
+    root = Path(root)
+    # a checkout or a copy has one of these; without the check any folder would be walked, and score 0/0
+    if not ((root / MANIFEST).is_file() or (root / "nano_rlhf" / "coursework.py").is_file()):
+        why = "no such folder" if not root.exists() else "not a nano-rlhf checkout or student copy"
+        raise ValueError(f"{root}: {why}; pass the folder that `python -m nano_rlhf.coursework student DIR` wrote")
+    found = exercises(root)
+    if not found:
+        raise ValueError(f"{root} holds no exercises (no {MANIFEST} manifest, no solution blocks)")
+    exs = [e for e in found if not only or e.name in only]
     if only and len(exs) < len(set(only)):
         raise ValueError(f"no exercise named {', '.join(sorted(set(only) - {e.name for e in exs}))}")
     score, broken = 0, False
@@ -288,10 +306,16 @@ def grade(root=ROOT, only=()):
 
 # ----------------------------------------------------------------------------------------------------------------
 
-def main(argv=None):
+def make_parser():
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m nano_rlhf.coursework", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+
+    class Parser(argparse.ArgumentParser):      # common.ArgumentParser's one-line errors, without importing torch
+        def error(self, message):
+            print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+            sys.exit(2)
+
+    parser = Parser(prog="python -m nano_rlhf.coursework", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)     # the subparsers are Parsers too
     sub.add_parser("list", help="the exercises, their files, lessons and graded tests")
     p = sub.add_parser("student", help="write a student copy with every solution replaced by a stub")
     p.add_argument("out_dir")
@@ -300,6 +324,11 @@ def main(argv=None):
     p.add_argument("--only", action="append", default=[], metavar="NAME", help="grade only this exercise (repeatable)")
     p = sub.add_parser("snippets", help="refresh the code snippets of lessons/*.md from the source")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a snippet is stale or broken")
+    return parser
+
+
+def main(argv=None):
+    parser = make_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -321,6 +350,9 @@ def main(argv=None):
     except (ValueError, OSError) as err:       # a one-line error, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     return 0
 
 

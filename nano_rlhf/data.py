@@ -1,5 +1,7 @@
 """From strings to token tensors (SFT examples with a loss mask, padded batches), and reading user JSONL files."""
+import hashlib
 import json
+import os
 import random
 
 import torch
@@ -12,7 +14,8 @@ def encode_sft(tok: Tokenizer, prompt: str, response: str, block_size: int):
     """Token ids of prompt + response + EOS, and a loss mask that is 1 only on the response tokens and the EOS.
 
     The prompt is context, not a target: the model is not trained to write user questions. The EOS is a target:
-    it is how the model learns to stop. Too-long examples are cut from the right (the EOS may be lost).
+    it is how the model learns to stop. An example longer than block_size is cut from the right (the EOS is then
+    lost); encode_sft_examples drops such examples instead, and counts them.
     """
     p = tok.encode(prompt)
     r = tok.encode(response) + [tok.eos_id]
@@ -22,15 +25,30 @@ def encode_sft(tok: Tokenizer, prompt: str, response: str, block_size: int):
 # [/lesson:encode_sft]
 
 
+def encode_sft_examples(tok: Tokenizer, pairs, block_size: int):
+    """encode_sft for every (prompt, response); examples longer than block_size are dropped (a cut one would
+    teach a response without its EOS) -> examples, number dropped."""
+    out, dropped = [], 0
+    for p, r in pairs:
+        if len(tok.encode(p)) + len(tok.encode(r)) + 1 > block_size:
+            dropped += 1
+        else:
+            out.append(encode_sft(tok, p, r, block_size))
+    return out, dropped
+
+
 # [lesson:sft_batches]
 def sft_batches(examples, batch_size: int, pad_id: int, rng: random.Random, device, bucket: int = 16):
     """Endless shuffled batches of right-padded (ids, loss_mask) -> inputs (B, T), targets (B, T), mask (B, T).
 
     Batches group examples of similar length: each window of `bucket` batches is sorted by length before it is cut,
-    then the batches are shuffled. On the default SFT data random batches are ~46% padding; buckets ~4%.
+    then the batches are shuffled. On the default SFT data random batches are ~46% padding; buckets ~4%. The
+    last batch of a window may be smaller: every example is seen once per pass, the longest ones too.
     Right padding keeps positions 0, 1, 2, ... for real tokens, and causal attention never lets a real token see
     the pads after it, so no attention mask is needed; the pads only have to be kept out of the loss.
     """
+    if not examples or batch_size < 1:
+        raise ValueError("sft_batches needs at least one example and a positive batch size")
     order = list(range(len(examples)))
     window = batch_size * bucket
     while True:
@@ -38,7 +56,7 @@ def sft_batches(examples, batch_size: int, pad_id: int, rng: random.Random, devi
         batches = []
         for w in range(0, len(order), window):
             chunk = sorted(order[w:w + window], key=lambda j: len(examples[j][0]))
-            batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+            batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]   # the last may be short
         rng.shuffle(batches)
         for b in batches:
             yield collate_sft([examples[j] for j in b], pad_id, device)
@@ -75,33 +93,54 @@ def join_prompt_response(prompt_idx, prompt_mask, resp_idx, resp_mask):
 
 
 class DataError(ValueError):
-    """A malformed line in a user-supplied data file ("path:line: what is wrong")."""
+    """A problem in a user-supplied data file ("path:line: what is wrong"): one line, exit code 2."""
 
 
 # ------------------------------------------------------------------------------------------- user data files
 def _read_jsonl(path, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Rows of JSON objects with string values for `keys`. Legitimate variations are read (a UTF-8 byte-order
+    mark, CRLF line ends, blank lines, extra keys); anything else is a DataError naming the file and line."""
     rows = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({e.reason})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            for k in keys:
-                if k not in obj:
-                    raise DataError(f"{path}:{lineno}: missing key {k!r}")
-                if not isinstance(obj[k], str):
-                    raise DataError(f"{path}:{lineno}: {k!r} must be a string, got {type(obj[k]).__name__}")
-            rows.append(tuple(obj[k] for k in keys))
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                row = _parse_line(path, lineno, raw, keys)
+                if row is not None:
+                    rows.append(row)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
     return rows
+
+
+def _parse_line(path, lineno: int, raw: bytes, keys):
+    where = f"{path}:{lineno}"
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if lineno == 1:
+        line = line.removeprefix("\ufeff")               # a byte-order mark some editors write
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError) as e:            # JSONDecodeError, a 5,000-digit number, deep nesting
+        msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(";")[0][:80]
+        raise DataError(f"{where}: invalid JSON ({msg})") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object with keys {', '.join(keys)}, got {type(obj).__name__}")
+    for k in keys:
+        if k not in obj:
+            raise DataError(f"{where}: missing key {k!r}")
+        if not isinstance(obj[k], str):
+            raise DataError(f"{where}: {k!r} must be a string, got {type(obj[k]).__name__}")
+        try:
+            obj[k].encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(f"{where}: {k!r} holds a lone surrogate escape (\\ud8xx), which is not text") from None
+    if not obj[keys[0]].strip():
+        raise DataError(f"{where}: empty {keys[0]!r}")
+    return tuple(obj[k] for k in keys)
 
 
 def load_sft_jsonl(path) -> list[tuple[str, str]]:
@@ -112,3 +151,48 @@ def load_sft_jsonl(path) -> list[tuple[str, str]]:
 def load_preference_jsonl(path) -> list[tuple[str, str, str]]:
     """Read {"prompt": str, "chosen": str, "rejected": str} lines; blank lines skipped."""
     return _read_jsonl(path, ("prompt", "chosen", "rejected"))
+
+
+# ------------------------------------------------------------------------- preference pairs and their sidecar
+def meta_path(path: str) -> str:
+    """prefs.jsonl -> prefs.meta.json: where train_rm.py records who sampled and who labelled the pairs."""
+    return (path[:-len(".jsonl")] if path.endswith(".jsonl") else path) + ".meta.json"
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_preferences(path: str, pairs, meta: dict):
+    """preferences.jsonl and its sidecar, each written atomically; the sidecar records the file's hash."""
+    from nano_rlhf.common import atomic_write, write_json
+    with atomic_write(path) as f:
+        for p, c, r in pairs:
+            f.write(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n")
+    write_json(meta_path(path), {**meta, "n_pairs": len(pairs), "sha256": file_sha256(path)})
+
+
+def read_preference_meta(path: str) -> tuple[dict | None, str]:
+    """The sidecar of a preference file -> (meta or None, why None). A sidecar whose hash does not match the file
+    describes other pairs: then None too."""
+    mp = meta_path(path)
+    if not os.path.exists(mp):
+        return None, f"it has no sidecar {mp}"
+    try:
+        with open(mp, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(f"{mp}: unreadable ({type(e).__name__}); delete it or re-run `python train_rm.py`") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("sampler", 0), (str, type(None))):
+        raise DataError(f"{mp}: not a preference sidecar (no 'sampler'); delete it or re-run `python train_rm.py`")
+    try:
+        same = meta.get("sha256") == file_sha256(path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
+    if not same:
+        return None, f"it was changed after {mp} was written"
+    return meta, ""

@@ -279,6 +279,9 @@ def generate(model: GPT, idx, attention_mask, max_new_tokens: int, eos_id: int, 
     B, P = idx.shape
     device = idx.device
     n_max = min(max_new_tokens, model.cfg.block_size - P)
+    if n_max < 1:
+        raise ValueError(f"a prompt of {P} tokens leaves no room for a response in block_size {model.cfg.block_size}"
+                         f" (max_new_tokens {max_new_tokens})")
     cache = KVCache(model.cfg, B, P + n_max, device, next(model.parameters()).dtype) if use_cache else None
     mask = attention_mask.long()
     pos = position_ids(mask)[:, -1:]                          # (B, 1) position of the last prompt token

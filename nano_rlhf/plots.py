@@ -1,6 +1,4 @@
 """A few plain PNGs (matplotlib, no display needed)."""
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,13 +6,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def save_figure(fig, path):
-    """tight_layout, then write the PNG atomically (temp file + rename) and close the figure."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp.png"
+    """tight_layout, then write the PNG atomically (a temp file of its own, fsync, rename) and close the figure."""
+    from nano_rlhf.common import atomic_write
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, dpi=110, format="png")
+    finally:
+        plt.close(fig)
 
 
 def plot_curves(path: str, panels: list[tuple[str, dict[str, tuple[list, list]]]], xlabel: str = "step"):

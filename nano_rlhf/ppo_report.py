@@ -2,7 +2,7 @@
 simulated human, the summary JSON, the PNGs and the side-by-side table. Gold is reported here, never fed back."""
 import numpy as np
 
-from nano_rlhf.common import write_json
+from nano_rlhf.common import MetricsLog, write_json
 from nano_rlhf.evaluate import format_component_changes, format_side_by_side, policy_report
 from nano_rlhf.plots import plot_curves
 
@@ -27,7 +27,7 @@ class PPOReporter:
         self.norm, self.tau, self.max_new, self.device, self.autocast = reward_norm, tau, max_new, device, autocast
         n = len(world.eval_prompts)
         self.prompts = [world.eval_prompts[i % n].text for i in range(cfg.eval_samples)]
-        self.history, self.iters = [], []
+        self.metrics = MetricsLog(cfg.out_dir, "ppo")   # "iteration" and "eval" rows, on disk as they happen
         self.sft = self._report(ref, seed=cfg.seed + 10_000)
         print(f"SFT on {len(self.prompts)} held-out samples: gold {self.sft['gold_reward']:+.3f} "
               f"± {self.sft['gold_reward_se']:.3f}, RM {self.sft['rm_reward']:+.3f}, best possible "
@@ -47,7 +47,7 @@ class PPOReporter:
                "kl_k3": rep["kl_k3"], "win_rate": rep["win_rate"], "win_rate_se": rep["win_rate_se"],
                "soft_win_rate": rep["soft_win_rate"], "rm_gold_spearman": rep["rm_gold_correlation"]["spearman"],
                "gold_components": rep["gold_components"], "eos_rate": rep["eos_rate"], "n": rep["n"]}
-        self.history.append(row)
+        self.metrics.log("eval", **row)
         print(f"[eval it {it:3d}] held-out n={rep['n']}: gold {rep['gold_reward']:+.3f} ± {rep['gold_reward_se']:.3f}"
               f" | RM {rep['rm_reward']:+.3f} | KL {rep['kl']:.2f} ± {rep['kl_se']:.2f} nats | win vs SFT "
               f"{rep['win_rate']:.3f} ± {rep['win_rate_se']:.3f} | RM-gold spearman "
@@ -67,7 +67,7 @@ class PPOReporter:
                "length": float(mask.sum(1).mean()), "distinct_2": distinct_n(responses),
                "gold": float(np.mean(golds)),
                "t_rollout": times[0], "t_score": times[1], "t_update": times[2]}
-        self.iters.append(row)
+        self.metrics.log("iteration", **row)
         print(f"it {it:3d} | rm {row['rm']:+.3f} | gold {row['gold']:+.3f} | kl {kl:6.2f} (k3 {kl_k3:5.2f}) | "
               f"beta {beta:.3f} | ent {row['entropy']:.2f} | clip {row['clipfrac']:.3f} | "
               f"akl {row['approx_kl']:.4f} | vf {row['vf_loss']:.3f} | ev {row['explained_var']:+.2f} | "
@@ -88,25 +88,28 @@ class PPOReporter:
             "rm_reward_ppo": last["rm_reward"], "rm_reward_ppo_se": last["rm_reward_se"],
             "rm_reward_sft": sft["rm_reward"], "kl": last["kl"], "kl_se": last["kl_se"], "kl_k3": last["kl_k3"],
             "eos_rate_ppo": last["eos_rate"], "n_eval": last["n"], "iterations": iterations,
-            "wall_seconds": wall_seconds, "history": self.history, "iteration_log": self.iters,
+            "wall_seconds": wall_seconds, "history": self.metrics.rows("eval"),
+            "iteration_log": self.metrics.rows("iteration"),
         }
 
     def write(self, summary: dict):
         out = self.cfg.out_dir
         write_json(f"{out}/ppo_summary.json", summary)
-        it = [r["iteration"] for r in self.iters]
-        ev = [r["iteration"] for r in self.history]
+        self.metrics.close()
+        iters, history = self.metrics.rows("iteration"), self.metrics.rows("eval")
+        it = [r["iteration"] for r in iters]
+        ev = [r["iteration"] for r in history]
         plot_curves(f"{out}/ppo_curves.png", [
-            ("reward", {"RM (rollouts)": (it, [r["rm"] for r in self.iters]),
-                        "gold (rollouts)": (it, [r["gold"] for r in self.iters]),
-                        "gold (held-out)": (ev, [r["gold"] for r in self.history])}),
-            ("KL(pi || pi_SFT), nats / response", {"k1": (it, [r["kl"] for r in self.iters]),
-                                                   "k3": (it, [r["kl_k3"] for r in self.iters])})],
+            ("reward", {"RM (rollouts)": (it, [r["rm"] for r in iters]),
+                        "gold (rollouts)": (it, [r["gold"] for r in iters]),
+                        "gold (held-out)": (ev, [r["gold"] for r in history])}),
+            ("KL(pi || pi_SFT), nats / response", {"k1": (it, [r["kl"] for r in iters]),
+                                                   "k3": (it, [r["kl_k3"] for r in iters])})],
             xlabel="iteration")
-        kl = [r["kl"] for r in self.history]
+        kl = [r["kl"] for r in history]
         plot_curves(f"{out}/ppo_reward_vs_kl.png", [
-            ("held-out reward against KL", {"gold": (kl, [r["gold"] for r in self.history]),
-                                            "RM (proxy)": (kl, [r["rm"] for r in self.history])})],
+            ("held-out reward against KL", {"gold": (kl, [r["gold"] for r in history]),
+                                            "RM (proxy)": (kl, [r["rm"] for r in history])})],
             xlabel="KL(pi || pi_SFT), nats")
         rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
         print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
@@ -116,5 +119,5 @@ class PPOReporter:
               f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "
               f"win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± {summary['win_rate_vs_sft_se']:.3f} "
               f"(n={summary['n_eval']})\ncomponents: {comps}")
-        print(f"wrote {out}/ppo.pt, ppo_summary.json, ppo_curves.png, ppo_reward_vs_kl.png "
+        print(f"wrote {out}/ppo.pt, ppo_summary.json, ppo_metrics.jsonl, ppo_curves.png, ppo_reward_vs_kl.png "
               f"in {summary['wall_seconds']:.0f}s")

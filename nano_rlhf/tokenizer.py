@@ -177,7 +177,13 @@ def load_gpt2() -> Tokenizer:
     GPT-2 has EOS (id 50256) but no pad token, so we extend it with
     ``<|pad|>`` = 50257, giving vocab_size 50258.
     """
-    base = tiktoken.get_encoding("gpt2")
+    try:
+        base = tiktoken.get_encoding("gpt2")
+    except Exception as e:   # offline: requests' connection errors, chained several deep
+        from nano_rlhf.common import UserError
+        raise UserError(f"the gpt2 tokenizer could not be loaded ({type(e).__name__}): tiktoken downloads it on "
+                        "first use, which needs internet; use the default --tokenizer bpe (trained here, offline)"
+                        ) from None
     enc = tiktoken.Encoding(
         name="gpt2-pad",
         pat_str=base._pat_str,

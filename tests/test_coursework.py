@@ -114,3 +114,27 @@ def test_list_names_every_exercise(capsys):
     assert cw.main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(re.search(rf"^\s*{e.number}\s+{e.name}\s", out, re.M) for e in cw.exercises())
+
+
+def test_grade_and_student_refuse_what_is_not_a_copy_with_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / cw.MANIFEST).write_text("1\tattention\n")          # a row without file and lesson
+    for argv in (["grade", str(tmp_path / "missing")], ["grade", str(tmp_path)], ["grade", str(tmp_path / "file")],
+                 ["grade", str(tmp_path / "damaged")], ["student", str(tmp_path / "file")]):
+        assert cw.main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.splitlines()) == 1 and err.startswith("error: "), (argv, out, err)
+    for argv in (["bogus"], ["grade", "--only"], ["student"], []):               # the parser's own errors
+        with pytest.raises(SystemExit) as e:
+            cw.main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), (argv, err)
+    r = run("-c", "import sys, nano_rlhf.coursework; assert 'torch' not in sys.modules", cwd=ROOT)
+    assert r.returncode == 0, r.stderr                      # `coursework list` stays quick: no torch
+
+
+def test_grading_stops_tests_that_run_too_long(monkeypatch):
+    monkeypatch.setattr(cw, "GRADE_TIMEOUT", 0.01)          # every run is too long: an endless loop, say
+    passed, total, why, code = cw.grade_one("attention")
+    assert (passed, total, code) == (0, 0, -1) and "were stopped" in why[0]

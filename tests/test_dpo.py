@@ -9,6 +9,7 @@ import torch
 import train_dpo
 from nano_rlhf.checkpoint import build_policy, load_checkpoint
 from nano_rlhf.common import UserError, with_preset
+from nano_rlhf.data import file_sha256
 from nano_rlhf.model import GPT, GPTConfig
 
 
@@ -74,7 +75,8 @@ def test_sequence_logprobs_sum_the_response_tokens_and_eos_whatever_the_padding(
 def test_test_preset_runs_end_to_end(dpo_chain_dir):
     ckpt = load_checkpoint(str(dpo_chain_dir / "dpo.pt"), "dpo")
     sft = load_checkpoint(str(dpo_chain_dir / "sft.pt"), "sft")
-    assert ckpt["parents"] == {"sft": sft["id"]} and ckpt["model_config"] == sft["model_config"]
+    assert ckpt["parents"]["sft"] == sft["id"] and ckpt["model_config"] == sft["model_config"]
+    assert ckpt["parents"]["preferences"] == file_sha256(dpo_chain_dir / "preferences.jsonl")[:12]
     build_policy(ckpt, "cpu")                                   # chat.py and the experiments load it like this
     s = json.loads((dpo_chain_dir / "dpo_summary.json").read_text())
     for key in ("gold_reward_sft", "gold_reward_dpo", "gold_reward_dpo_se", "gold_components_sft",
@@ -106,6 +108,6 @@ def test_missing_files_are_one_line_errors(tmp_path, chain_dir):
     (tmp_path / "sft.pt").write_bytes((chain_dir / "sft.pt").read_bytes())
     with pytest.raises(UserError, match=r"preferences\.jsonl not found: run `python train_rm.py` first"):
         train_dpo.main(cfg)
-    with pytest.raises(UserError, match=r"nope\.jsonl not found: check the --data path"):
+    with pytest.raises(UserError, match=r"--data .*nope\.jsonl: no such file"):    # refused before any work
         train_dpo.main(with_preset(train_dpo.Config, train_dpo.PRESETS, "test", out_dir=str(tmp_path),
                                    data=str(tmp_path / "nope.jsonl")))

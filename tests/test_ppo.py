@@ -197,10 +197,11 @@ def test_missing_checkpoints_and_tokenizer_mismatch_are_one_line_errors(tmp_path
     with pytest.raises(UserError, match="rm.pt not found: run `python train_rm.py` first"):
         train_ppo.main(cfg)
     rm = torch.load(rm_chain_dir / "rm.pt", weights_only=True)
-    rm["tokenizer"] = {**rm["tokenizer"], "tokens": rm["tokenizer"]["tokens"][:-1]}
+    tokens = rm["tokenizer"]["tokens"]                  # the same number of ids, two of them swapped
+    rm["tokenizer"] = {**rm["tokenizer"], "tokens": tokens[:-2] + tokens[-1:] + tokens[-2:-1]}
     torch.save(rm, tmp_path / "rm.pt")
     with pytest.raises(UserError, match="different tokenizer"):
         train_ppo.main(cfg)
-    with pytest.raises(UserError, match="not divisible"):
+    with pytest.raises(UserError, match="not a multiple"):
         train_ppo.main(with_preset(train_ppo.Config, train_ppo.PRESETS, "test", out_dir=str(tmp_path),
                                    minibatches=3))

@@ -77,4 +77,4 @@ def test_impossible_step_or_fact_check_count_is_one_line_error(tmp_path, flag):
 
 def test_wrong_stage_init_is_one_line_error(tmp_path, chain_dir):
     r = _cli("--init", str(tmp_path / "missing.pt"), "--preset", "test", "--out-dir", str(tmp_path))
-    assert r.returncode == 2 and "not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "no such file" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -14,8 +14,8 @@ responses, at the sampling temperature (evaluate.policy_report). Best-of-n uses 
 an upper bound when responses repeat (nano_rlhf/best_of_n.py); its curve for every n comes from one draw of 64
 SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: nothing here selects by it.
 """
-import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from nano_rlhf import best_of_n as bon  # noqa: E402
-from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer  # noqa: E402
-from nano_rlhf.common import Timer, UserError, run_cli, setup_runtime, with_preset, write_json  # noqa: E402
+from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_sft_and_rm,  # noqa: E402
+                                  load_tokenizer)
+from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir_problem, run_cli,  # noqa: E402
+                              setup_runtime, with_preset, write_json)
 from nano_rlhf.evaluate import gold_scores  # noqa: E402
 from nano_rlhf.world import World  # noqa: E402
 
@@ -40,17 +42,29 @@ EVAL_INTERVAL = 4    # PPO evaluations every 4 iterations: the history is a curv
 # Shared with overoptimisation.py: prerequisites, cached training runs, the best-of-n curve
 
 
+def output_problem(path: str, name: str) -> str | None:
+    """A file the run can write at the end (checked first, so that no work is lost to a bad path), or why not."""
+    if os.path.isdir(path):
+        return f"{name} {path}: is a folder; pass a file name"
+    return out_dir_problem(os.path.dirname(path) or ".", f"{name}'s folder")
+
+
 def parse_args(argv, doc: str, name: str):
-    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    """The flags, checked before any work: one line on stderr and exit code 2 if one is wrong. (--out-dir's
+    checkpoints are checked by main, through chain_ids: the same one-line errors, naming what to run.)"""
+    ap = ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--out-dir", default="out", help="folder holding sft.pt, rm.pt and preferences.jsonl")
     ap.add_argument("--work-dir", default="", help="folder for the runs (default: <out-dir>/experiments)")
     ap.add_argument("--quick", action="store_true", help="tiny runs (--preset test), for tests: seconds")
     ap.add_argument("--png", default="", help=f"plot path (default: {name}.png next to this script; "
                                               f"<work-dir>/{name}.png with --quick)")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads for every run")
+    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
+                    help="CPU threads for every run (0: torch's default)")
     args = ap.parse_args(argv)
     args.work_dir = args.work_dir or f"{args.out_dir}/experiments"
     args.png = args.png or (f"{args.work_dir}/{name}.png" if args.quick else str(HERE / f"{name}.png"))
+    if problem := out_dir_problem(args.work_dir, "--work-dir") or output_problem(args.png, "--png"):
+        ap.error(problem)
     return args
 
 
@@ -60,7 +74,8 @@ def chain_ids(out_dir: str) -> dict:
                     ("rm.pt", "`python train_rm.py`")):
         if not Path(out_dir, f).exists():
             raise UserError(f"{out_dir}/{f} not found: run {what} first (or pass the right --out-dir)")
-    return {s: load_checkpoint(f"{out_dir}/{s}.pt", s)["id"] for s in ("sft", "rm")}
+    sft, rm = load_sft_and_rm(out_dir)          # also checks that rm.pt was trained from this sft.pt
+    return {"sft": sft["id"], "rm": rm["id"]}
 
 
 def run_name(stage: str, overrides: dict) -> str:
@@ -80,7 +95,7 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
         print(f"[{d.name}] reusing {summary_file}")
         return json.loads(summary_file.read_text())
     d.mkdir(parents=True, exist_ok=True)
-    for f in ("sft.pt", "rm.pt", "preferences.jsonl"):
+    for f in ("sft.pt", "rm.pt", "preferences.jsonl", "preferences.meta.json"):
         if Path(args.out_dir, f).exists():
             shutil.copyfile(Path(args.out_dir, f), d / f)
     print(f"[{d.name}] training: python train_{stage}.py --preset {preset} --out-dir {d} " +

@@ -19,7 +19,6 @@ Gold is used here to group and to report, as everywhere in evaluation; in 4 the 
 like in train_rm.py, and only the right-vs-wrong probe also uses the facts (to build its pairs).
 Nothing in out/ is modified.
 """
-import argparse
 import random
 import re
 import sys
@@ -29,20 +28,24 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids  # noqa: E402  (frontier.py puts the repository root on the path)
+from frontier import bounded, chain_ids  # noqa: E402  (frontier.py puts the repository root on the path)
 
 import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer  # noqa: E402
-from nano_rlhf.common import Timer, cosine_lr, make_optimizer, run_cli, set_lr, setup_runtime  # noqa: E402
+from nano_rlhf.common import (ArgumentParser, Timer, cosine_lr, make_optimizer, run_cli, set_lr,  # noqa: E402
+                              setup_runtime)
 from nano_rlhf.world import ANSWERS, STYLES, World  # noqa: E402
 
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """The flags, checked before any work (one line, exit code 2); main checks --out-dir's checkpoints."""
+    ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default="out", help="folder holding sft.pt and rm.pt (read only)")
     ap.add_argument("--quick", action="store_true", help="tiny samples and a few training steps, for tests")
-    ap.add_argument("--threads", type=int, default=1, help="CPU intra-op threads")
-    ap.add_argument("--seed", type=int, default=0, help="the seed train_rm.py ran with (its held-out pairs)")
+    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
+                    help="CPU intra-op threads (0: torch's default)")
+    ap.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0,   # numpy's seeds stop at 2**32 - 1
+                    help="the seed train_rm.py ran with (its held-out pairs)")
     return ap.parse_args(argv)
 
 
