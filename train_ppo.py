@@ -115,7 +115,7 @@ def kl_penalty_rewards(logprobs, ref_logprobs, scores, mask, beta: float, estima
 
     logprobs, ref_logprobs, mask: (B, T); scores: (B,) -> rewards (B, T), zero after the last real token.
     Ziegler et al. 2019 eq. 2 / Stiennon et al. 2020: R(x, y) - beta * log(pi(y|x) / pi_SFT(y|x)), spread over
-    tokens (Huang et al. 2024, detail 6). k1 is the plain log ratio, k3 the non-negative estimator (Schulman 2020).
+    tokens (Huang et al. 2023, detail 6). k1 is the plain log ratio, k3 the non-negative estimator (Schulman 2020).
     """
     # BEGIN SOLUTION
     k1, k3 = kl_per_token(logprobs, ref_logprobs)
@@ -181,7 +181,7 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
 # [lesson:value_loss]
 def value_loss(values, old_values, returns, mask, vf_clip: float):
     """Clipped value loss: 0.5 * masked mean of max((V - R)^2, (V_clipped - R)^2), V_clipped within vf_clip of the
-    rollout's values (openai/lm-human-preferences; Huang et al. 2024, detail 11).  (B, T) x4 -> scalar"""
+    rollout's values (openai/lm-human-preferences; Huang et al. 2023, detail 11).  (B, T) x4 -> scalar"""
     # BEGIN SOLUTION
     clipped = old_values + torch.clamp(values - old_values, -vf_clip, vf_clip)
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)

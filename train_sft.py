@@ -17,6 +17,7 @@ this trunk and needs that judgement (lesson 4).
 Simplifications: we train from scratch (there is no pretrained base model to fine-tune; --init continues from a
 checkpoint), and the tokenizer is a byte-level BPE trained on the corpus at the start of the run.
 """
+import dataclasses
 import random
 import sys
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ class Config:
     tokenizer: str = field("bpe", "bpe (trained here on the corpus, offline) or gpt2 (tiktoken's, downloads)",
                            choices=["bpe", "gpt2"])
     vocab_size: int = field(512, "BPE vocabulary size, special tokens included", ge=258, le=2**20)
-    init: str = field("", "start from this checkpoint's weights and tokenizer instead of from scratch", path="file")
+    init: str = field("", "start from this checkpoint's weights, tokenizer and block size instead of from scratch",
+                      path="file")
     # model
     n_layer: int = field(4, "transformer blocks", ge=1, le=256)
     n_head: int = field(4, "attention heads", ge=1, le=256)
@@ -85,6 +87,10 @@ class Config:
         out = []
         if self.n_embd % self.n_head:
             out.append(f"--n-embd {self.n_embd} is not a multiple of --n-head {self.n_head}")
+        params = 12 * self.n_layer * self.n_embd ** 2 + (self.vocab_size + self.block_size) * self.n_embd
+        if params > 2e9:
+            out.append(f"a model of {params / 1e9:.0f}B parameters ({self.n_layer} layers x {self.n_embd}) is far "
+                       "beyond what nano-rlhf trains; try --preset gpu (25M) or smaller sizes")
         if self.max_new_tokens >= self.block_size:
             out.append(f"--max-new-tokens {self.max_new_tokens} leaves no room for a prompt in --block-size "
                        f"{self.block_size}")
@@ -114,6 +120,18 @@ def sft_loss(logits, targets, loss_mask):
     return (nll * mask).sum() / mask.sum().clamp(min=1.0)               # average over response tokens only
     # END SOLUTION
 # [/lesson:sft_loss]
+
+
+def check_init_flags(cfg: Config, parent: dict):
+    """With --init the model and tokenizer are the parent's: a model flag set to something else is an error, not
+    silently ignored."""
+    preset = dataclasses.replace(Config(), **PRESETS[cfg.preset])
+    mc = parent["model_config"]
+    clash = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the parent has {mc[k]})"
+             for k in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size")
+             if getattr(cfg, k) != getattr(preset, k) and getattr(cfg, k) != mc[k]]
+    if clash:
+        raise UserError(f"--init {cfg.init} brings its own model and tokenizer: drop {', '.join(clash)}")
 
 
 @torch.no_grad()
@@ -152,6 +170,7 @@ def main(cfg: Config) -> dict:
         train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus()
     if cfg.init:
         parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo"))
+        check_init_flags(cfg, parent)
         tok = load_tokenizer(parent)
     elif cfg.tokenizer == "gpt2":
         tok = load_gpt2()

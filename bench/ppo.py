@@ -3,7 +3,8 @@
     python bench/ppo.py                      # CPU, 1 thread, ~1 minute
     python bench/ppo.py --repeats 20 --threads 2
 
-Setting (the one TRL's PPO was timed at on this machine, /work/shared/reference/facts.md: ~0.8 s/iteration):
+Setting (the one TRL's PPO was timed at on this machine, ~0.8 s/iteration: ../shared/reference/facts.md, the
+project's shared notes beside the repository):
 16 prompts of a fixed length x exactly 32 new tokens (eos_id=-1, never sampled), four separate GPTs (policy,
 reference, reward model, critic) of 4 layers x 128 dims x 4 heads, fp32, 1 thread, 1 epoch, 1 minibatch, the
 default tokenizer (train_bpe on World().corpus(), vocab 512). Prompts: real training prompts of the world with at

@@ -42,6 +42,10 @@ def run_cli(main, cfg):
         sys.exit(130)
     except (MemoryError, torch.OutOfMemoryError):
         fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
+    except RuntimeError as e:
+        if "can't allocate memory" not in str(e):      # torch's CPU allocator says it this way
+            raise
+        fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
             raise

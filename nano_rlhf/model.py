@@ -227,7 +227,7 @@ def token_logprobs(logits, targets, temperature: float = 1.0):
     """log softmax(logits / T)[target], in fp32 (also under bf16 autocast).  (B, T, V), (B, T) -> (B, T)
 
     Dividing by the sampling temperature everywhere (sampling, old, new and reference log-probs) keeps the
-    ratios and the KL about the distribution the tokens were actually drawn from (Huang et al. 2024, detail 3).
+    ratios and the KL about the distribution the tokens were actually drawn from (Huang et al. 2023, detail 3).
     """
     logp = F.log_softmax(logits.float() / temperature, dim=-1)
     return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)

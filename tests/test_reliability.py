@@ -370,6 +370,15 @@ def test_preferences_without_a_sidecar_warn_and_train(chain, capsys):
     assert s["n_pairs"] > 0 and "cannot check" in capsys.readouterr().err
 
 
+def test_init_uses_the_parents_model_and_refuses_other_model_flags(chain, tmp_path):
+    parent = str(chain / "sft.pt")
+    refused(lambda: train_sft.main(cfg_of("sft", tmp_path / "o", init=parent, n_layer=3)), match="drop --n-layer 3")
+    s = train_sft.main(cfg_of("sft", tmp_path / "o", init=parent, max_steps=2))
+    child = load_checkpoint(str(tmp_path / "o" / "sft.pt"), "sft")
+    assert child["parents"] == {"init": load_checkpoint(parent, "sft")["id"]} and s["n_train"] > 0
+    assert child["model_config"] == load_checkpoint(parent, "sft")["model_config"]
+
+
 def test_the_id_hashes_every_byte(chain):
     from nano_rlhf.checkpoint import fingerprint
     sd = torch.load(chain / "sft.pt", weights_only=True)["model"]
