@@ -94,6 +94,8 @@ PRESETS = {
     "test": dict(batch_size=8, log_interval=2, eval_samples=16, warmup_steps=2, lr=1e-3),
     "gpu": dict(batch_size=64, eval_samples=1000, threads=0),
 }
+# the files a run writes into --out-dir (checked before any work: none may be a folder)
+OUTPUTS = ("dpo.pt", "dpo_summary.json", "dpo_metrics.jsonl", "dpo_metrics.partial.jsonl", "dpo_curves.png")
 
 
 # [lesson:dpo_loss]
@@ -207,7 +209,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: the SFT checkpoint is both the starting point and the frozen reference
     timer = Timer()
-    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     data_path = cfg.data or f"{cfg.out_dir}/preferences.jsonl"
     if not os.path.isfile(data_path):

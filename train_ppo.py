@@ -100,6 +100,9 @@ PRESETS = {
     "test": dict(iterations=3, batch_size=8, minibatches=2, epochs=2, eval_interval=2, eval_samples=16),
     "gpu": dict(batch_size=256, minibatches=8, iterations=100, eval_samples=1000, threads=0),
 }
+# the files a run writes into --out-dir (checked before any work: none may be a folder)
+OUTPUTS = ("ppo.pt", "ppo_summary.json", "ppo_metrics.jsonl", "ppo_metrics.partial.jsonl", "ppo_curves.png",
+           "ppo_reward_vs_kl.png")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: four models from two checkpoints
     timer = Timer()
-    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)   # and checks that rm.pt was trained from this sft.pt
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])

@@ -81,6 +81,9 @@ PRESETS = {
                  corr_samples=48, warmup_steps=2),
     "gpu": dict(n_prompts=8000, n_val_pairs=2000, batch_size=32, lr=1e-4, threads=0),
 }
+# the files a run writes into --out-dir (checked before any work: none may be a folder)
+OUTPUTS = ("rm.pt", "rm_summary.json", "rm_metrics.jsonl", "rm_metrics.partial.jsonl", "rm_curves.png",
+           "preferences.jsonl", "preferences.meta.json")
 
 
 # [lesson:bt_loss]
@@ -219,7 +222,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup: the SFT checkpoint brings the model config and the tokenizer
     timer = Timer()
-    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     tok = load_tokenizer(sft)
     sft_cfg = sft["config"]

@@ -105,6 +105,8 @@ PRESETS = {
     "gpu": dict(n_layer=8, n_head=8, n_embd=512, batch_size=128, max_steps=2000, lr=6e-4, warmup_steps=100,
                 vocab_size=1024, eval_samples=2000, threads=0),
 }
+# the files a run writes into --out-dir (checked before any work: none may be a folder)
+OUTPUTS = ("sft.pt", "sft_summary.json", "sft_metrics.jsonl", "sft_metrics.partial.jsonl", "sft_loss.png")
 
 
 # [lesson:sft_loss]
@@ -153,7 +155,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Setup
     timer = Timer()
-    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     world = World(cfg.world_seed)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -177,6 +179,10 @@ def main(cfg: Config) -> dict:
     else:
         tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
     block_size = parent["model_config"]["block_size"] if cfg.init else cfg.block_size
+    longest = max(len(tok.encode(p.text)) for p in world.train_prompts + world.eval_prompts)
+    if longest >= block_size:     # the gold report and every later stage ask the world's questions
+        raise UserError(f"--block-size {block_size} cannot hold the world's prompts ({longest} tokens) with room "
+                        f"for an answer: use at least {longest + 16}")
     train, dropped = encode_sft_examples(tok, train_pairs, block_size)
     val, val_dropped = encode_sft_examples(tok, val_pairs, block_size)
     if not train or not val:

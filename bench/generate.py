@@ -19,7 +19,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from nano_rlhf.common import ArgumentParser, bounded  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, run_cli  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig, generate  # noqa: E402
 
 
@@ -96,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, None)    # out of memory, Ctrl-C: one line

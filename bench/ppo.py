@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import train_ppo  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, fail, make_optimizer  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, fail, make_optimizer, run_cli  # noqa: E402
 from nano_rlhf.data import left_pad  # noqa: E402
 from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,  # noqa: E402
                              response_logits, response_values, token_logprobs)
@@ -176,4 +176,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, None)    # out of memory, Ctrl-C: one line

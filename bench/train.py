@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import train_sft  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, device_problem, make_optimizer  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, device_problem, make_optimizer, run_cli  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig  # noqa: E402
 
 
@@ -157,4 +157,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main, None)    # out of memory, Ctrl-C: one line

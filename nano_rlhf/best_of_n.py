@@ -122,11 +122,13 @@ class Config:
 
 
 PRESETS = {"default": {}, "test": dict(n=4, eval_samples=16)}
+# the files a run writes into --out-dir (checked before any work: none may be a folder)
+OUTPUTS = ("bon_summary.json",)
 
 
 def main(cfg: Config) -> dict:
     timer = Timer()
-    device, autocast = setup_run(cfg)      # checks every flag first (one line, exit code 2, nothing written)
+    device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])

@@ -107,6 +107,8 @@ def main(argv=None):
     except KeyboardInterrupt:               # Ctrl-C: nothing to save, so no more than a fresh line
         print()
         sys.exit(130)
+    except MemoryError:                     # an endless line on stdin (< /dev/zero), a huge --n
+        fail("out of memory: ask shorter questions, or fewer answers (--n)")
     except BrokenPipeError:                 # the reader left (`| head -3`): stop quietly, as the Python docs advise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # the flush at exit would fail again
         sys.exit(1)

@@ -28,7 +28,8 @@ MAKES = {"sft": "python train_sft.py", "rm": "python train_rm.py", "ppo": "pytho
          "dpo": "python train_dpo.py"}
 KEYS = {"stage": str, "id": str, "parents": dict, "model_config": dict, "tokenizer": dict, "model": dict,
         "config": dict, "metrics": dict}
-STAGE_CONFIG = {"sft": {"world_seed": int, "max_new_tokens": int}}   # what later stages read from a config
+STAGE_CONFIG = {"sft": {"world_seed": (0, 2**32 - 1), "max_new_tokens": (1, 65536)},   # what later stages read
+                "rm": {"n_val_pairs": (1, 10**6)}}                                      # from a config (ints)
 
 
 def fingerprint(state_dict) -> str:
@@ -74,8 +75,12 @@ def save_checkpoint(path: str, *, stage: str, model, tokenizer: Tokenizer, confi
         "metrics": metrics,
         **extra,
     }
-    with atomic_write(path, "wb") as f:
-        torch.save(ckpt, f)
+    try:
+        with atomic_write(path, "wb") as f:
+            torch.save(ckpt, f)
+    except RuntimeError as e:     # torch's writer turns a full disk into "unexpected pos ..."
+        raise UserError(f"could not write {path} ({str(e).strip().splitlines()[0][:80]}): is the disk full? "
+                        f"{path} is unchanged") from None
     return ckpt
 
 
@@ -109,18 +114,20 @@ def checkpoint_problem(ckpt: dict) -> str | None:
     for k, kind in KEYS.items():
         if not isinstance(ckpt.get(k), kind):
             return f"{k!r} missing" if k not in ckpt else f"{k!r} is not a {kind.__name__}"
-    for k, kind in STAGE_CONFIG.get(ckpt["stage"], {}).items():
-        if not isinstance(ckpt["config"].get(k), kind):
-            return f"config {k!r} missing or not a {kind.__name__}"
-    fields = {f.name: f.type for f in dataclasses.fields(GPTConfig)}
+    for k, (lo, hi) in STAGE_CONFIG.get(ckpt["stage"], {}).items():
+        v = ckpt["config"].get(k)
+        if type(v) is not int or not lo <= v <= hi:
+            return f"config {k!r} is {v!r}, not a whole number from {lo} to {hi}"
+    fields = {f.name for f in dataclasses.fields(GPTConfig)}
     mc = ckpt["model_config"]
-    if set(mc) != set(fields):
-        return f"model_config fields {sorted(set(mc) ^ set(fields))} unknown or missing"
-    if not all(isinstance(mc[k], int) and mc[k] > 0 for k in ("block_size", "vocab_size", "n_layer", "n_head",
-                                                                  "n_embd")) or mc["n_embd"] % mc["n_head"]:
+    if set(mc) != fields:
+        return f"model_config fields {sorted(set(mc) ^ fields)} unknown or missing"
+    sizes = ("block_size", "vocab_size", "n_layer", "n_head", "n_embd")
+    if not all(type(mc[k]) is int and 0 < mc[k] <= 2**20 for k in sizes) or mc["n_embd"] % mc["n_head"]:
         return "model_config sizes are not positive whole numbers with n_embd divisible by n_head"
-    if mc["attn"] not in ("sdpa", "explicit") or not 0 <= mc["dropout"] < 1:
-        return "model_config attn or dropout out of range"
+    if (mc["attn"] not in ("sdpa", "explicit") or type(mc["bias"]) is not bool
+            or type(mc["dropout"]) not in (int, float) or not 0 <= mc["dropout"] < 1):
+        return "model_config attn, bias or dropout out of range"
     if not all(isinstance(t, torch.Tensor) for t in ckpt["model"].values()):
         return "weights that are not tensors"
     with torch.device("meta"):            # build the architecture without memory, to compare names and shapes

@@ -26,8 +26,8 @@ def warn(msg: str):
 
 def run_cli(main, cfg):
     """Call main(cfg) the way every script's command line does: a UserError or a data error becomes one line on
-    stderr and exit code 2; Ctrl-C becomes one line and exit code 130 (checkpoints are only ever replaced whole,
-    so the previous one is intact, and the metrics so far are in <stage>_metrics.partial.jsonl); running out of
+    stderr and exit code 2; Ctrl-C becomes one line and exit code 130 (files are only ever replaced whole, so
+    each is the previous one or this run's, and the metrics so far are in <stage>_metrics.partial.jsonl); running out of
     memory or disk is one line too. Anything else is a bug in nano-rlhf and keeps its traceback."""
     from nano_rlhf.data import DataError
     sys.stdout.reconfigure(line_buffering=True)   # progress lines appear as they happen, also in a log file
@@ -37,8 +37,10 @@ def run_cli(main, cfg):
         fail(str(e))
     except KeyboardInterrupt:
         out = getattr(cfg, "out_dir", "")
-        print(f"\ninterrupted: nothing was replaced{f' in {out}/' if out else ''}; the metrics so far are in its "
-              "*_metrics.partial.jsonl", file=sys.stderr)
+        print()                                        # end the line the terminal's ^C is on
+        print(f"interrupted: no file in {out}/ was left half-written (each is the previous one or this run's, "
+              "whole); this run's metrics so far are in its *_metrics.partial.jsonl" if out else "interrupted",
+              file=sys.stderr)
         sys.exit(130)
     except (MemoryError, torch.OutOfMemoryError):
         fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
@@ -47,7 +49,8 @@ def run_cli(main, cfg):
             raise
         fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
     except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM):
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+                           errno.ENOTDIR, errno.EEXIST):
             raise
         fail(f"could not write {e.filename or 'a file'}: {e.strerror}; free some space or choose another --out-dir")
 
@@ -116,7 +119,7 @@ def field_problem(f, value) -> str | None:
         if not os.path.exists(value):
             return f"{name} {value}: no such file"
         if not os.path.isfile(value):
-            return f"{name} {value}: not a file (a folder?)"
+            return f"{name} {value}: not a regular file (a folder, a pipe, a device?)"
         if not os.access(value, os.R_OK):
             return f"{name} {value}: not readable"
     if meta.get("path") == "out_dir":
@@ -132,6 +135,8 @@ def out_dir_problem(path: str, name: str = "--out-dir") -> str | None:
     if not path:
         return f"{name}: empty path"
     p = os.path.abspath(path)
+    if os.path.islink(p) and not os.path.exists(p):
+        return f"{name} {path}: a symbolic link to nothing ({os.readlink(p)})"
     if os.path.exists(p) and not os.path.isdir(p):
         return f"{name} {path}: is a file, not a folder"
     while not os.path.exists(p):
@@ -141,6 +146,16 @@ def out_dir_problem(path: str, name: str = "--out-dir") -> str | None:
     if not os.access(p, os.W_OK | os.X_OK):
         return f"{name} {path}: {p} is not writable"
     return None
+
+
+def check_outputs(out_dir: str, *names: str):
+    """Before any work: every file the run will write into out_dir is a regular file or does not exist yet (a
+    folder or a pipe in its place would only fail at the end, after the training)."""
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise UserError(f"{path} is in the way (a folder, a pipe or a broken link where the run writes a file): "
+                            "move it, or pass another --out-dir")
 
 
 def check_config(cfg):
@@ -209,9 +224,11 @@ def device_problem(device: str) -> str | None:
 # ----------------------------------------------------------------------------------------------------------------
 # Runtime
 
-def setup_run(cfg):
-    """check_config, then setup_runtime with the config's seed, device and threads (the first line of every main)."""
+def setup_run(cfg, outputs=()):
+    """check_config and check_outputs (the files the run writes into cfg.out_dir), then setup_runtime with the
+    config's seed, device and threads: the first line of every main."""
     check_config(cfg)
+    check_outputs(cfg.out_dir, *outputs)
     return setup_runtime(cfg.seed, cfg.device, cfg.threads)
 
 
@@ -299,6 +316,15 @@ def atomic_write(path: str, mode: str = "w"):
         with suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def read_json(path) -> object:
+    """A JSON file's content, or None when it is missing or not readable JSON (a cache to recompute, say)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def finite_or_none(obj):

@@ -182,6 +182,8 @@ def read_preference_meta(path: str) -> tuple[dict | None, str]:
     mp = meta_path(path)
     if not os.path.exists(mp):
         return None, f"it has no sidecar {mp}"
+    if not os.path.isfile(mp):
+        raise DataError(f"{mp}: not a regular file; delete it or re-run `python train_rm.py`")
     try:
         with open(mp, encoding="utf-8") as f:
             meta = json.load(f)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf.common import mean_se
+from nano_rlhf.common import UserError, mean_se
 from nano_rlhf.data import left_pad
 from nano_rlhf.model import GPT, generate
 from nano_rlhf.tokenizer import Tokenizer
@@ -25,6 +25,10 @@ def sample_policy(model: GPT, tok: Tokenizer, prompts: list[str], *, max_new_tok
                   batch_size: int = 256, device="cpu", seed: int = 0, autocast=nullcontext,
                   top_k: int | None = None) -> list[Sample]:
     """One sample per prompt (repeat prompts for more), in batches, plain sampling from the full softmax."""
+    longest = max((len(tok.encode(p)) for p in set(prompts)), default=0)
+    if longest >= model.cfg.block_size:
+        raise UserError(f"a prompt of {longest} tokens leaves no room to answer in the model's block of "
+                        f"{model.cfg.block_size} tokens: train it with a larger --block-size")
     was_training = model.training
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)

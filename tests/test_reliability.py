@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,39 @@ def test_bad_input_files_in_the_out_dir_are_one_line_errors(stage, file, kind, c
     assert unchanged(before, chain)
 
 
+@pytest.mark.parametrize("stage, output", [("sft", "sft_loss.png"), ("sft", "sft_metrics.partial.jsonl"),
+                                           ("rm", "preferences.meta.json"), ("ppo", "ppo.pt"),
+                                           ("dpo", "dpo_summary.json"), ("bon", "bon_summary.json")])
+def test_an_output_path_in_the_way_is_refused_before_any_work(stage, output, chain):
+    (chain / output).unlink(missing_ok=True)
+    (chain / output).mkdir()                    # a folder where the run would write a file, at the very end
+    before = snapshot(chain)
+    t0 = time.perf_counter()
+    refused(lambda: SCRIPTS[stage].main(cfg_of(stage, chain)), match="in the way")
+    assert time.perf_counter() - t0 < 5 and unchanged(before, chain)      # before training, not after
+
+
+def test_odd_out_dirs_and_sidecars(chain, tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    refused(cfg_of, "sft", tmp_path / "dangling", match="symbolic link to nothing")
+    (chain / "preferences.meta.json").unlink()
+    os.mkfifo(chain / "preferences.meta.json")   # reading a pipe would wait forever
+    with deadline(30):
+        refused(lambda: train_dpo.main(cfg_of("dpo", chain)), match="not a regular file")
+    os.mkfifo(tmp_path / "data.jsonl")
+    refused(cfg_of, "rm", chain, data=str(tmp_path / "data.jsonl"), match="not a regular file")
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_checkpoint(chain, monkeypatch):
+    def full(obj, f, *a, **k):
+        f.write(b"half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 12288 vs 12182")
+    monkeypatch.setattr(torch, "save", full)
+    before = snapshot(chain)
+    refused(lambda: train_ppo.main(cfg_of("ppo", chain)), match="is the disk full")
+    assert unchanged(before, chain) and not list(chain.glob("*.tmp"))
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Readers of user data: legitimate variations read, everything else "file:line: what is wrong"
 
@@ -332,11 +366,16 @@ def damaged(ck: dict, defect: str) -> dict:
         ck["config"] = "oops"
     elif defect == "nan normalisation":
         ck["reward_norm"] = {"gain": float("nan"), "bias": 0.0}
+    elif defect == "dropout a string":
+        ck["model_config"]["dropout"] = "0.1"
+    elif defect == "config values":           # what later stages read: sft's max_new_tokens, rm's n_val_pairs
+        ck["config"] = {**ck["config"], "max_new_tokens": 0, "world_seed": -1, "n_val_pairs": None}
     return ck
 
 
 DEFECTS = ["missing key", "missing weight", "wrong shape", "shape vs model_config", "nan weights",
-           "unknown model_config field", "tokenizer", "config not a dict", "nan normalisation"]
+           "unknown model_config field", "tokenizer", "config not a dict", "nan normalisation", "dropout a string",
+           "config values"]
 
 
 @pytest.mark.parametrize("stage, file, defect", [(s, f, d) for s, f in [("rm", "sft.pt"), ("ppo", "rm.pt"),
@@ -454,7 +493,7 @@ def test_ctrl_c_is_one_line_and_keeps_the_previous_checkpoint(chain):
             break
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
-    assert p.returncode == 130 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert p.returncode == 130 and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert snapshot(chain)["rm.pt"] == before["rm.pt"] and snapshot(chain)["sft.pt"] == before["sft.pt"]
     rows = (chain / "rm_metrics.partial.jsonl").read_text().splitlines()
     assert len(rows) >= 2 and all(json.loads(r)["kind"] in ("train", "val") for r in rows)

@@ -14,7 +14,6 @@ responses, at the sampling temperature (evaluate.policy_report). Best-of-n uses 
 an upper bound when responses repeat (nano_rlhf/best_of_n.py); its curve for every n comes from one draw of 64
 SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: nothing here selects by it.
 """
-import json
 import os
 import shutil
 import sys
@@ -29,8 +28,8 @@ import torch  # noqa: E402
 from nano_rlhf import best_of_n as bon  # noqa: E402
 from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_sft_and_rm,  # noqa: E402
                                   load_tokenizer)
-from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir_problem, run_cli,  # noqa: E402
-                              setup_runtime, with_preset, write_json)
+from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir_problem, read_json,  # noqa: E402
+                              run_cli, setup_runtime, with_preset, write_json)
 from nano_rlhf.evaluate import gold_scores  # noqa: E402
 from nano_rlhf.world import World  # noqa: E402
 
@@ -91,9 +90,10 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
     d = Path(args.work_dir) / run_name(stage, overrides)
     stamp = {"chain": ids, "preset": preset, "overrides": overrides}
     summary_file, stamp_file = d / f"{stage}_summary.json", d / "experiment.json"
-    if summary_file.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+    cached = read_json(summary_file) if read_json(stamp_file) == stamp else None    # damaged: train again
+    if isinstance(cached, dict):
         print(f"[{d.name}] reusing {summary_file}")
-        return json.loads(summary_file.read_text())
+        return cached
     d.mkdir(parents=True, exist_ok=True)
     for f in ("sft.pt", "rm.pt", "preferences.jsonl", "preferences.meta.json"):
         if Path(args.out_dir, f).exists():
@@ -120,9 +120,10 @@ def bon_curve(args, ids: dict, ns=NS) -> dict:
     reps = 1 if args.quick else 3                 # each held-out prompt 3 times (120 prompts x 64 samples)
     path = Path(args.work_dir) / "bon_curve.json"
     stamp = {"chain": ids, "N": N, "reps": reps, "ns": ns}
-    if path.exists() and json.loads(path.read_text()).get("stamp") == stamp:
+    cached = read_json(path)                      # missing or damaged: sample again
+    if isinstance(cached, dict) and cached.get("stamp") == stamp:
         print(f"[best-of-n] reusing {path}")
-        return json.loads(path.read_text())
+        return cached
     t = Timer()
     device, autocast = setup_runtime(0, "cpu", args.threads)
     sft, rm_ckpt = load_checkpoint(f"{args.out_dir}/sft.pt", "sft"), load_checkpoint(f"{args.out_dir}/rm.pt", "rm")

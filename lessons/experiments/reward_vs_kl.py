@@ -26,7 +26,7 @@ def read_history(run: str) -> list[dict]:
             h = json.load(f)["history"]
         # a null (an undefined SE, say) is read as NaN: plotted as a gap, printed as nan
         return [{k: float("nan") if r[k] is None else float(r[k]) for k in KEYS} for r in h]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         fail(f"{path} is not a readable PPO summary ({type(e).__name__}: {e}); {redo} again")
 
 
