@@ -29,6 +29,7 @@ Simplifications: sequence log-probs of the frozen reference are computed once be
 no SFT term on the chosen responses, no label smoothing (conservative DPO), no length normalisation; the stopping
 rule is a fixed number of epochs (gold never picks a checkpoint or a hyperparameter inside the run).
 """
+import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
 import os
 import random
 import sys
@@ -82,7 +83,7 @@ class Config:
     # evaluation (reporting only: gold never steers the run)
     eval_samples: int = field(480, "held-out samples for the report, cycling over the held-out prompts (win rate "
                                    "n); as train_ppo.py's, so that both draw the same SFT samples", ge=1, le=10**6)
-    temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too", gt=0,
+    temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too", ge=0.01,
                                le=100)
     max_new_tokens: int = field(0, "longest sampled response (0: the SFT run's setting)", ge=0, le=65536)
     no_eos_penalty: float = field(-2.0, "RM score reported for a response without EOS (PPO's penalty)", ge=-1000,
@@ -213,8 +214,8 @@ def main(cfg: Config) -> dict:
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     data_path = cfg.data or f"{cfg.out_dir}/preferences.jsonl"
     if not os.path.isfile(data_path):
-        raise UserError(f"{data_path} not found: run `python train_rm.py` first (it labels and saves the "
-                        "preference pairs), or pass --data")
+        raise UserError(f"{data_path} " + ("is not a regular file" if os.path.lexists(data_path) else "not found") +
+                        ": run `python train_rm.py` first (it labels and saves the preference pairs), or pass --data")
     # pi_ref must be the policy that sampled the pairs (Rafailov et al. 2023): train_rm.py's sidecar says which
     meta, why = read_preference_meta(data_path)
     if meta is not None and meta["sampler"] not in (None, sft["id"]):

@@ -18,6 +18,7 @@ The implementation details and their sources are numbered in lessons/05-ppo.md.
 Simplifications: no entropy bonus and no pretraining-loss mix (InstructGPT's PPO-ptx); one rollout batch per
 iteration; the stopping rule is a fixed number of iterations (gold never picks a checkpoint).
 """
+import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
 import random
 import sys
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Config:
     iterations: int = field(40, "PPO iterations (the stopping rule, fixed in advance)", ge=1, le=10**6)
     # rollout
     batch_size: int = field(64, "prompts per rollout", ge=1, le=65536)
-    temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T", gt=0,
+    temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T", ge=0.01,
                                le=100)
     max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)", ge=0, le=65536)
     scale_logits: bool = field(True, "divide logits by T in the training log-probs (--no-scale-logits: ablation)")
@@ -92,6 +93,9 @@ class Config:
             out.append(f"--batch-size {self.batch_size} is not a multiple of --minibatches {self.minibatches}")
         if self.target_kl > 0 and self.beta == 0:
             out.append("--target-kl needs a --beta above 0 to adapt (the controller multiplies it)")
+        if self.target_kl > 0 and self.kl_horizon < self.batch_size:   # a step of 1 +- 0.2 * B / horizon: below
+            out.append(f"--kl-horizon {self.kl_horizon} is shorter than a rollout (--batch-size "   # 0 past 5x
+                       f"{self.batch_size}): beta could change sign; use at least {self.batch_size}")
         return out
 
 

@@ -17,6 +17,7 @@ PPO's KL coefficient beta keeps one meaning whatever the RM's scale (Ziegler et 
 Simplifications: the labeler judges each of the K(K-1)/2 pairs independently, where InstructGPT's labelers ranked
 the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
 """
+import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
 import random
 import sys
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class Config:
     k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each", ge=2, le=64)
     n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once", ge=1,
                              le=10**6)
-    temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)", gt=0,
+    temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)", ge=0.01,
                                le=100)
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
@@ -258,8 +259,9 @@ def main(cfg: Config) -> dict:
         raise UserError(f"no usable {'training' if not train_groups else 'held-out'} comparisons: "
                         + (f"every pair of {cfg.data} is longer than the model's block of {policy.cfg.block_size} "
                            "tokens" if cfg.data and not train_groups else
-                           "the SFT model's samples never end with EOS or are all identical; train it longer "
-                           "(`python train_sft.py`)"))
+                           f"the SFT model's samples (temperature {cfg.temperature}, at most {max_new} new tokens) "
+                           "never end with EOS or are all identical: a lower --temperature, more --n-prompts or "
+                           "--n-val-pairs, or an SFT model trained longer"))
     train_pairs, val_pairs = pairs_of(train_groups), pairs_of(val_groups)
     print(f"data: {len(train_pairs)} train comparisons over {len(train_groups)} prompts, {len(val_pairs)} held-out "
           f"{data_stats} ({timer():.0f}s)")

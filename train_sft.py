@@ -17,6 +17,7 @@ this trunk and needs that judgement (lesson 4).
 Simplifications: we train from scratch (there is no pretrained base model to fine-tune; --init continues from a
 checkpoint), and the tokenizer is a byte-level BPE trained on the corpus at the start of the run.
 """
+import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
 import dataclasses
 import random
 import sys
@@ -78,7 +79,7 @@ class Config:
     eval_interval: int = field(100, "steps between validation-loss measurements", ge=1, le=10**8)
     eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report", ge=1,
                               le=10**6)
-    temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)", gt=0,
+    temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)", ge=0.01,
                                le=100)
     max_new_tokens: int = field(48, "longest response sampled (less than --block-size)", ge=1, le=65536)
 
@@ -134,6 +135,9 @@ def check_init_flags(cfg: Config, parent: dict):
              if getattr(cfg, k) != getattr(preset, k) and getattr(cfg, k) != mc[k]]
     if clash:
         raise UserError(f"--init {cfg.init} brings its own model and tokenizer: drop {', '.join(clash)}")
+    if cfg.max_new_tokens >= mc["block_size"]:
+        raise UserError(f"--max-new-tokens {cfg.max_new_tokens} leaves no room for a prompt in the parent's block of "
+                        f"{mc['block_size']} tokens")
 
 
 @torch.no_grad()
@@ -180,9 +184,10 @@ def main(cfg: Config) -> dict:
         tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
     block_size = parent["model_config"]["block_size"] if cfg.init else cfg.block_size
     longest = max(len(tok.encode(p.text)) for p in world.train_prompts + world.eval_prompts)
-    if longest >= block_size:     # the gold report and every later stage ask the world's questions
+    if longest + cfg.max_new_tokens > block_size:     # the gold report and every later stage ask the world's questions
         raise UserError(f"--block-size {block_size} cannot hold the world's prompts ({longest} tokens) with room "
-                        f"for an answer: use at least {longest + 16}")
+                        f"for an answer of --max-new-tokens {cfg.max_new_tokens}: use at least "
+                        f"{longest + cfg.max_new_tokens}")
     train, dropped = encode_sft_examples(tok, train_pairs, block_size)
     val, val_dropped = encode_sft_examples(tok, val_pairs, block_size)
     if not train or not val:

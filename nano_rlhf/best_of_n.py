@@ -115,7 +115,7 @@ class Config:
     threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
     eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples", ge=1,
                               le=10**6)
-    temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)", gt=0, le=100)
+    temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)", ge=0.01, le=100)
     max_new_tokens: int = field(0, "longest response (0: the SFT run's setting)", ge=0, le=65536)
     no_eos_penalty: float = field(-2.0, "score of a response without EOS (PPO's penalty): it never wins", ge=-1000,
                                   le=1000)

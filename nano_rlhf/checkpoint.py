@@ -95,6 +95,8 @@ def load_checkpoint(path: str, stage: str | tuple[str, ...]) -> dict:
         raise UserError(f"{path} is not a file: pass the path of a checkpoint written by `{make}`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror}); check its permissions") from None
     except Exception as e:  # truncated file, not a torch file, pickled code...
         raise UserError(f"{path} is not a readable nano-rlhf checkpoint ({type(e).__name__}: "
                         f"{str(e).strip().splitlines()[0][:120] if str(e).strip() else ''}); "

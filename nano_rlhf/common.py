@@ -43,16 +43,17 @@ def run_cli(main, cfg):
               file=sys.stderr)
         sys.exit(130)
     except (MemoryError, torch.OutOfMemoryError):
-        fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
+        fail("out of memory: try a smaller batch, fewer samples or a smaller model")
     except RuntimeError as e:
         if "can't allocate memory" not in str(e):      # torch's CPU allocator says it this way
             raise
-        fail("out of memory: try a smaller --batch-size (or --eval-samples), or a smaller model")
+        fail("out of memory: try a smaller batch, fewer samples or a smaller model")
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
                            errno.ENOTDIR, errno.EEXIST):
             raise
-        fail(f"could not write {e.filename or 'a file'}: {e.strerror}; free some space or choose another --out-dir")
+        fix = "free some space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "check its permissions"
+        fail(f"could not write {e.filename or 'a file'}: {e.strerror}; {fix}, or choose another --out-dir")
 
 
 def fail(msg: str):
@@ -171,7 +172,8 @@ def check_config(cfg):
 
 def parse_config(cls, presets: dict[str, dict], argv=None):
     """Build `cls` from the command line and check it (one line and exit code 2 if anything is wrong)."""
-    prog = os.path.basename(sys.argv[0]) if argv is None else None
+    spec = getattr(sys.modules["__main__"], "__spec__", None)       # `python -m nano_rlhf.best_of_n`: its name
+    prog = (f"python -m {spec.name}" if spec else f"python {os.path.basename(sys.argv[0])}") if argv is None else None
     pre = ArgumentParser(add_help=False, prog=prog)
     pre.add_argument("--preset", default="default", choices=sorted(presets))
     preset = pre.parse_known_args(argv)[0].preset
@@ -302,6 +304,8 @@ def atomic_write(path: str, mode: str = "w"):
     """Write `path` all or nothing: yield a temp file next to it with a name of its own (two runs writing the same
     path never share a temp file), then flush, fsync and rename it over `path`. On any error, Ctrl-C included,
     the temp file is removed and `path` keeps its old content."""
+    if os.path.lexists(path) and not os.path.isfile(path):       # never rename over a folder, /dev/null, a pipe
+        raise UserError(f"{path} is not a regular file: refusing to replace it; move it or write elsewhere")
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")

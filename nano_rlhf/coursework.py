@@ -348,10 +348,12 @@ def main(argv=None):
             broken = [line for line in problems if args.check or not line.endswith(": stale")]
             return 1 if broken else 0
     except (ValueError, OSError) as err:       # a one-line error, no traceback
-        print(f"error: {err}", file=sys.stderr)
+        what = f"{err.filename}: {err.strerror}" if isinstance(err, OSError) and err.filename else err
+        print(f"error: {what}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print()                                 # end the line the terminal's ^C is on
+        print("interrupted", file=sys.stderr)
         return 130
     return 0
 

@@ -125,7 +125,8 @@ def _parse_line(path, lineno: int, raw: bytes, keys):
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError) as e:            # JSONDecodeError, a 5,000-digit number, deep nesting
-        msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(";")[0][:80]
+        msg = (f"{e.msg} column {e.colno}" if isinstance(e, json.JSONDecodeError) else
+               "nested too deeply" if isinstance(e, RecursionError) else str(e).split(";")[0])
         raise DataError(f"{where}: invalid JSON ({msg})") from None
     if not isinstance(obj, dict):
         raise DataError(f"{where}: expected a JSON object with keys {', '.join(keys)}, got {type(obj).__name__}")

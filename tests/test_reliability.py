@@ -148,6 +148,8 @@ def test_cross_field_checks_run_before_any_work(tmp_path):
                            ("ppo", dict(batch_size=8, minibatches=3), "multiple"),
                            ("ppo", dict(beta=0.0, target_kl=2.0), "--target-kl"),
                            ("ppo", dict(minibatches=-2), "--minibatches"),
+                           ("ppo", dict(target_kl=0.01, kl_horizon=1), "could change sign"),
+                           ("ppo", dict(temperature=1e-40), "--temperature"),
                            ("rm", dict(norm_samples=0), "--norm-samples"),
                            ("rm", dict(epochs=0), "--epochs"),
                            ("sft", dict(batch_size=-4), "--batch-size")]:
@@ -497,6 +499,33 @@ def test_ctrl_c_is_one_line_and_keeps_the_previous_checkpoint(chain):
     assert snapshot(chain)["rm.pt"] == before["rm.pt"] and snapshot(chain)["sft.pt"] == before["sft.pt"]
     rows = (chain / "rm_metrics.partial.jsonl").read_text().splitlines()
     assert len(rows) >= 2 and all(json.loads(r)["kind"] in ("train", "val") for r in rows)
+
+
+def test_ctrl_c_while_torch_is_still_importing_is_one_line(tmp_path):
+    p = subprocess.Popen([sys.executable, "train_sft.py", "--out-dir", str(tmp_path)], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)                                # imports take a second or more
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode in (130, -signal.SIGINT) and err.strip() == "interrupted", err   # a shell shows both as 130
+
+
+def test_nothing_is_ever_renamed_over_a_folder_a_device_or_a_pipe(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    for target in (tmp_path / "pipe", tmp_path, Path(os.devnull)):
+        refused(write_json, str(target), {}, match="not a regular file")
+    assert Path(os.devnull).is_char_device()
+
+
+def test_experiment_caches_are_reused_only_when_whole():
+    sys.path.insert(0, str(ROOT / "lessons" / "experiments"))
+    from frontier import usable_summary
+    good = {"kl": 1.0, "gold_reward_ppo": 0.5, "gold_reward_ppo_se": 0.1, "rm_reward_ppo": 0.7,
+            "history": [{"iteration": 0, "kl": 0.0, "gold": 0.1, "rm": 0.0}]}
+    assert usable_summary("ppo", good)
+    for bad in ({}, [], {**good, "kl": "big"}, {**good, "history": []}, {k: v for k, v in good.items() if k != "kl"},
+                {**good, "history": [{"iteration": 0}]}, {**good, "gold_reward_ppo_se": None}):
+        assert not usable_summary("ppo", bad), bad
 
 
 def _writer(path, n):

@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
+import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 
 import torch  # noqa: E402
 
@@ -43,9 +44,22 @@ EVAL_INTERVAL = 4    # PPO evaluations every 4 iterations: the history is a curv
 
 def output_problem(path: str, name: str) -> str | None:
     """A file the run can write at the end (checked first, so that no work is lost to a bad path), or why not."""
-    if os.path.isdir(path):
-        return f"{name} {path}: is a folder; pass a file name"
+    if os.path.lexists(path) and not os.path.isfile(path):
+        return f"{name} {path}: is a folder, a device or a pipe; pass a file name"
     return out_dir_problem(os.path.dirname(path) or ".", f"{name}'s folder")
+
+
+def numbers(row, keys) -> bool:
+    """Every key holds a number: what a cached file must have to be reused (a damaged one is computed again)."""
+    return isinstance(row, dict) and all(type(row.get(k)) in (int, float) for k in keys)
+
+
+def usable_summary(stage: str, s) -> bool:
+    if not numbers(s, ("kl", f"gold_reward_{stage}", f"gold_reward_{stage}_se", f"rm_reward_{stage}")):
+        return False
+    h = s.get("history")
+    return stage != "ppo" or (isinstance(h, list) and h and all(numbers(r, ("iteration", "kl", "gold", "rm"))
+                                                                for r in h))
 
 
 def parse_args(argv, doc: str, name: str):
@@ -90,8 +104,8 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
     d = Path(args.work_dir) / run_name(stage, overrides)
     stamp = {"chain": ids, "preset": preset, "overrides": overrides}
     summary_file, stamp_file = d / f"{stage}_summary.json", d / "experiment.json"
-    cached = read_json(summary_file) if read_json(stamp_file) == stamp else None    # damaged: train again
-    if isinstance(cached, dict):
+    cached = read_json(summary_file) if read_json(stamp_file) == stamp else None
+    if usable_summary(stage, cached):             # missing, damaged or from other settings: train again
         print(f"[{d.name}] reusing {summary_file}")
         return cached
     d.mkdir(parents=True, exist_ok=True)
@@ -120,8 +134,10 @@ def bon_curve(args, ids: dict, ns=NS) -> dict:
     reps = 1 if args.quick else 3                 # each held-out prompt 3 times (120 prompts x 64 samples)
     path = Path(args.work_dir) / "bon_curve.json"
     stamp = {"chain": ids, "N": N, "reps": reps, "ns": ns}
-    cached = read_json(path)                      # missing or damaged: sample again
-    if isinstance(cached, dict) and cached.get("stamp") == stamp:
+    cached = read_json(path)                      # missing, damaged or from other settings: sample again
+    if (numbers(cached, ("n_samples",)) and cached.get("stamp") == stamp and isinstance(cached.get("rows"), list)
+            and len(cached["rows"]) == len(ns) and all(numbers(r, ("n", "kl", "gold", "gold_se", "rm"))
+                                                       for r in cached["rows"])):
         print(f"[best-of-n] reusing {path}")
         return cached
     t = Timer()

@@ -36,7 +36,8 @@ def parse_args(argv):
     ap.add_argument("runs", nargs="+", help="folders holding ppo_summary.json")
     ap.add_argument("--out", default="lessons/figures/reward_vs_kl.png", help="the PNG to write")
     args = ap.parse_args(argv)
-    if problem := (f"--out {args.out}: is a folder; pass a file name" if os.path.isdir(args.out) else
+    if problem := (f"--out {args.out}: is a folder, a device or a pipe; pass a file name"
+                   if os.path.lexists(args.out) and not os.path.isfile(args.out) else
                    out_dir_problem(os.path.dirname(args.out) or ".", "--out's folder")):
         ap.error(problem)
     return args
