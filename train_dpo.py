@@ -41,12 +41,12 @@ import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
-from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
-                              device_problem, field,
-                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run, warn, write_json)
+from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
+                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import DataError, file_sha256, left_pad, load_preference_jsonl, read_preference_meta, right_pad
 from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_report, kl_per_token,
                                 policy_report, response_logprobs, sample_policy, win_rate)
+from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import response_logits, token_logprobs
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.world import LABELER_TEMPERATURE, World

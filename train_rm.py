@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
-                              device_problem, field,
-                              make_optimizer, parse_config, run_cli, set_lr, setup_run, warn, write_json)
+from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
+                              make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
 from nano_rlhf.evaluate import correlations, sample_policy, score_samples
+from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.world import LABELER_TEMPERATURE, World

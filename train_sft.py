@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (MetricsLog, Timer, UserError, check_finite, check_finite_weights, cosine_lr,
-                              device_problem, field, make_optimizer, mean_se, parse_config, run_cli, set_lr,
-                              setup_run, write_json)
+from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
+                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import collate_sft, encode_sft_examples, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
+from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import GPT, GPTConfig
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.tokenizer import load_gpt2, train_bpe

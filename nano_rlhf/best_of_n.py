@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer
-from nano_rlhf.common import Timer, device_problem, field, mean_se, parse_config, run_cli, setup_run, write_json
+from nano_rlhf.common import Timer, device_problem, field, mean_se, parse_config, run_cli, setup_run
 from nano_rlhf.evaluate import (format_component_changes, gold_report, gold_scores, sample_policy, score_samples,
                                 win_rate)
+from nano_rlhf.files import write_json
 from nano_rlhf.world import LABELER_TEMPERATURE, World
 
 

@@ -19,7 +19,8 @@ import os
 
 import torch
 
-from nano_rlhf.common import UserError, atomic_write
+from nano_rlhf.common import UserError
+from nano_rlhf.files import atomic_write
 from nano_rlhf.model import GPT, GPTConfig, ValueModel
 from nano_rlhf.tokenizer import Tokenizer
 

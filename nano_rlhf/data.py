@@ -6,6 +6,7 @@ import random
 
 import torch
 
+from nano_rlhf.files import atomic_write, write_json
 from nano_rlhf.tokenizer import Tokenizer
 
 
@@ -170,7 +171,6 @@ def file_sha256(path: str) -> str:
 
 def write_preferences(path: str, pairs, meta: dict):
     """preferences.jsonl and its sidecar, each written atomically; the sidecar records the file's hash."""
-    from nano_rlhf.common import atomic_write, write_json
     with atomic_write(path) as f:
         for p, c, r in pairs:
             f.write(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n")

@@ -4,10 +4,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from nano_rlhf.files import atomic_write  # noqa: E402
+
 
 def save_figure(fig, path):
     """tight_layout, then write the PNG atomically (a temp file of its own, fsync, rename) and close the figure."""
-    from nano_rlhf.common import atomic_write
     fig.tight_layout()
     try:
         with atomic_write(path, "wb") as f:

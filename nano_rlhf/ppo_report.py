@@ -2,8 +2,8 @@
 simulated human, the summary JSON, the PNGs and the side-by-side table. Gold is reported here, never fed back."""
 import numpy as np
 
-from nano_rlhf.common import MetricsLog, write_json
 from nano_rlhf.evaluate import format_component_changes, format_side_by_side, policy_report
+from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.plots import plot_curves
 
 

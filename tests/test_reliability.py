@@ -26,8 +26,9 @@ import train_rm
 import train_sft
 from nano_rlhf import best_of_n
 from nano_rlhf.checkpoint import load_checkpoint, save_checkpoint
-from nano_rlhf.common import MetricsLog, UserError, parse_config, with_preset, write_json
+from nano_rlhf.common import UserError, parse_config, with_preset
 from nano_rlhf.data import DataError, _read_jsonl, sft_batches
+from nano_rlhf.files import MetricsLog, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = {"sft": train_sft, "rm": train_rm, "ppo": train_ppo, "dpo": train_dpo, "bon": best_of_n}
@@ -551,7 +552,7 @@ def test_concurrent_writers_never_tear_a_file(tmp_path):
 
 
 def test_a_second_run_of_a_stage_into_the_same_folder_stops_in_one_line(tmp_path):
-    code = (f"from nano_rlhf.common import MetricsLog; import time; m = MetricsLog({str(tmp_path)!r}, 'ppo'); "
+    code = (f"from nano_rlhf.files import MetricsLog; import time; m = MetricsLog({str(tmp_path)!r}, 'ppo'); "
             "print('ready', flush=True); time.sleep(30)")
     p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -29,9 +29,10 @@ import torch  # noqa: E402
 from nano_rlhf import best_of_n as bon  # noqa: E402
 from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_sft_and_rm,  # noqa: E402
                                   load_tokenizer)
-from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir_problem, read_json,  # noqa: E402
-                              run_cli, setup_runtime, with_preset, write_json)
+from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir_problem, run_cli,  # noqa: E402
+                              setup_runtime, with_preset)
 from nano_rlhf.evaluate import gold_scores  # noqa: E402
+from nano_rlhf.files import read_json, write_json  # noqa: E402
 from nano_rlhf.world import World  # noqa: E402
 
 NS = (1, 2, 4, 8, 16, 32, 64)
