@@ -161,8 +161,8 @@ def test_cross_field_checks_run_before_any_work(tmp_path):
 # ------------------------------------------------------------------------------------------------------------
 # Every path argument x {missing, a directory, unreadable, empty, binary}
 
-def make_path(kind, where: Path, good: bytes = b"") -> Path:
-    p = where / f"input_{kind}"
+def make_path(kind, p: Path, good: bytes = b"") -> Path:
+    """Put a bad input of this kind at p (for "missing", nothing)."""
     if kind == "directory":
         p.mkdir()
     elif kind == "empty":
@@ -196,7 +196,7 @@ KINDS = ["missing", "directory", "unreadable", "empty", "binary"]
 @pytest.mark.parametrize("stage, flag", [("sft", "data"), ("sft", "init"), ("rm", "data"), ("dpo", "data")])
 def test_bad_input_paths_are_one_line_errors(stage, flag, kind, chain, unreadable):
     good = (chain / "preferences.jsonl").read_bytes()
-    p = make_path(kind, chain.parent, good)
+    p = make_path(kind, chain.parent / f"input_{kind}", good)
     if kind == "unreadable":
         unreadable(p)
     before = snapshot(chain)
@@ -211,14 +211,8 @@ def test_bad_input_files_in_the_out_dir_are_one_line_errors(stage, file, kind, c
     target = chain / file
     good = target.read_bytes()
     target.unlink()
-    if kind == "directory":
-        target.mkdir()
-    elif kind == "empty":
-        target.write_bytes(b"")
-    elif kind == "binary":
-        target.write_bytes(random.Random(0).randbytes(3000))
-    elif kind == "unreadable":
-        target.write_bytes(good)
+    make_path(kind, target, good)
+    if kind == "unreadable":
         unreadable(target)
     before = snapshot(chain)
     msg = refused(lambda: SCRIPTS[stage].main(cfg_of(stage, chain)))
