@@ -16,9 +16,9 @@ import statistics
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
+import torch  # noqa: E402
 from nano_rlhf.common import ArgumentParser, bounded, run_cli  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig, generate  # noqa: E402
 

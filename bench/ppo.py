@@ -23,9 +23,9 @@ import sys
 import time
 from contextlib import nullcontext
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
+import torch  # noqa: E402
 import train_ppo  # noqa: E402
 from nano_rlhf.common import ArgumentParser, bounded, fail, make_optimizer, run_cli  # noqa: E402
 from nano_rlhf.data import left_pad  # noqa: E402

@@ -25,9 +25,9 @@ import sys
 import time
 from contextlib import nullcontext
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
+import torch  # noqa: E402
 import train_sft  # noqa: E402
 from nano_rlhf.common import ArgumentParser, bounded, device_problem, make_optimizer, run_cli  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig  # noqa: E402

@@ -24,11 +24,11 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frontier import bounded, chain_ids  # noqa: E402  (frontier.py puts the repository root on the path)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer  # noqa: E402
