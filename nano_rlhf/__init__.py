@@ -1,17 +1,31 @@
 """nano-rlhf: SFT -> reward model -> PPO, from scratch.
 
-Importing the package first thing (the train_*.py scripts do; `python -m nano_rlhf.X` does by itself) makes a
-Ctrl-C that lands while torch and matplotlib are still importing one line, not a traceback from inside importlib;
-later Ctrl-Cs are handled by common.run_cli. The exit code stays 130, as for any interrupted program.
+A script of this project imports the package first thing (the train_*.py scripts, bench/, lessons/experiments/;
+`python -m nano_rlhf.X` does it by itself). Then a Ctrl-C that lands while torch and matplotlib are still importing
+ends the run with one line and exit code 130, even where a library's import code would catch the KeyboardInterrupt
+and carry on: nothing has been written yet, so there is nothing to clean up. common.run_cli (and chat, coursework)
+hand Ctrl-C back to Python's KeyboardInterrupt once their work starts, so that a half-written temp file is removed.
+Imported anywhere else (pytest, a notebook) the package changes nothing.
 """
+import os
+import signal
 import sys
 
-
-def _interrupted_in_one_line(kind, value, tb):
-    if issubclass(kind, KeyboardInterrupt):
-        print("interrupted", file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, value, tb)
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-sys.excepthook = _interrupted_in_one_line
+def _interrupted_while_starting(signum, frame):
+    print(flush=True)                          # end the line the terminal's ^C is on
+    print("interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+
+def interrupts_raise():
+    """From here on Ctrl-C raises KeyboardInterrupt again (Python's default), for the caller to handle."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_script = sys.argv[:1] == ["-m"] or (sys.argv[:1] != [""] and os.path.abspath(sys.argv[0]).startswith(_REPO + os.sep))
+if _script and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)

@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from nano_rlhf import interrupts_raise
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer
 from nano_rlhf.common import ArgumentParser, UserError, bounded, fail
 from nano_rlhf.evaluate import sample_policy
@@ -100,6 +101,7 @@ def chat(args):
 
 
 def main(argv=None):
+    interrupts_raise()                      # Ctrl-C: KeyboardInterrupt, handled below
     args = parse_args(argv)
     try:
         chat(args)

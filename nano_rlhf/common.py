@@ -27,8 +27,10 @@ def run_cli(main, cfg):
     stderr and exit code 2; Ctrl-C becomes one line and exit code 130 (files are only ever replaced whole, so
     each is the previous one or this run's, and the metrics so far are in <stage>_metrics.partial.jsonl); running out of
     memory or disk is one line too. Anything else is a bug in nano-rlhf and keeps its traceback."""
+    from nano_rlhf import interrupts_raise
     from nano_rlhf.data import DataError
     sys.stdout.reconfigure(line_buffering=True)   # progress lines appear as they happen, also in a log file
+    interrupts_raise()                            # Ctrl-C from here on: KeyboardInterrupt, handled below
     try:
         return main(cfg)
     except (UserError, DataError) as e:

@@ -328,6 +328,8 @@ def make_parser():
 
 
 def main(argv=None):
+    from nano_rlhf import interrupts_raise
+    interrupts_raise()                          # Ctrl-C: KeyboardInterrupt, handled below
     parser = make_parser()
     args = parser.parse_args(argv)
     try:

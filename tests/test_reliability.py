@@ -499,10 +499,10 @@ def test_ctrl_c_is_one_line_and_keeps_the_previous_checkpoint(chain):
 def test_ctrl_c_while_torch_is_still_importing_is_one_line(tmp_path):
     p = subprocess.Popen([sys.executable, "train_sft.py", "--out-dir", str(tmp_path)], cwd=ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)                                # imports take a second or more
+    time.sleep(0.8)                                # torch takes a second or more to import
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=60)[1]
-    assert p.returncode in (130, -signal.SIGINT) and err.strip() == "interrupted", err   # a shell shows both as 130
+    assert p.returncode == 130 and len(err.splitlines()) == 1 and err.startswith("interrupted"), err
 
 
 def test_nothing_is_ever_renamed_over_a_folder_a_device_or_a_pipe(tmp_path):
