@@ -133,8 +133,8 @@ def checkpoint_problem(ckpt: dict) -> str | None:
         return "model_config attn, bias or dropout out of range"
     if not all(isinstance(t, torch.Tensor) for t in ckpt["model"].values()):
         return "weights that are not tensors"
-    with torch.device("meta"):            # build the architecture without memory, to compare names and shapes
-        ref = (ValueModel if ckpt["stage"] == "rm" else GPT)(GPTConfig(**mc))
+    with torch.random.fork_rng(devices=[]):    # build the architecture to compare names and shapes, leaving the
+        ref = (ValueModel if ckpt["stage"] == "rm" else GPT)(GPTConfig(**mc))   # seeded random stream untouched
     want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
     if want.keys() != have.keys():

@@ -114,12 +114,13 @@ def test_documented_command(cmd, request, tmp_path, monkeypatch, capsys):
         if any("dpo.pt" in a for a in argv):
             request.getfixturevalue("dpo_chain_dir")        # the same folder, with dpo.pt added
         argv = [f"{chain}/{a[4:]}" if a.startswith("out/") else a for a in argv]
-        r = subprocess.run([sys.executable, "-m", name, *argv], cwd=ROOT, capture_output=True, text=True,
-                           timeout=60, stdin=subprocess.DEVNULL)
-        assert r.returncode == 0 and "Traceback" not in r.stderr, f"{what}: {r.stderr}"
         from nano_rlhf import chat
-        asked = chat.parse_args(argv).question is not None      # interactive, on /dev/null: no answers
-        models = [line for line in r.stdout.splitlines() if line.endswith(".pt):")]   # "ppo (.../ppo.pt):"
-        assert len(models) == asked * (1 + bool(chat.parse_args(argv).compare)), f"{what}: {r.stdout}"
+        args = parses(chat.parse_args, argv, what, capsys)
+        if args.question is None:                     # interactive: parsing is all there is to check here
+            return                                    # (tests/test_chat.py runs it on a closed stdin)
+        chat.main(argv)                               # in-process: the same code path, without a new interpreter
+        out = capsys.readouterr().out
+        models = [line for line in out.splitlines() if line.endswith(".pt):")]   # "ppo (.../ppo.pt):"
+        assert len(models) == 1 + bool(args.compare), f"{what}: {out}"
     else:
         pytest.fail(f"{what}: no check for this command yet; add one to tests/test_docs_commands.py")
