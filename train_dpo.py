@@ -33,6 +33,7 @@ import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line
 import os
 import random
 import sys
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,7 +276,7 @@ def main(cfg: Config) -> dict:
     total = sum(len(e) for e in epochs)
     keys = ("loss", "accuracy", "margin", "logp_chosen", "logp_rejected", "reward_chosen", "reward_rejected")
     metrics = MetricsLog(cfg.out_dir, "dpo")          # one row per step, on disk as it happens
-    recent = {k: [] for k in keys}
+    recent = {k: deque(maxlen=cfg.log_interval) for k in keys}   # for the progress line and final_train
     policy.train()
     step = 0
     for epoch, batches in enumerate(epochs):
@@ -296,7 +297,7 @@ def main(cfg: Config) -> dict:
                        "reward_rejected": float(r_r.mean())}
             metrics.log("train", step=step, epoch=epoch, **row)
             for k in keys:
-                recent[k] = (recent[k] + [row[k]])[-cfg.log_interval:]
+                recent[k].append(row[k])
             if step % cfg.log_interval == 0 or step == total - 1:
                 # Watch logp_chosen: it often FALLS too. The loss only sees the margin, so both log-probs may drop
                 # as long as the rejected one drops faster; chosen and rejected answers to one prompt share most

@@ -20,6 +20,7 @@ the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
 import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
 import random
 import sys
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,16 +234,17 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Data: pairs of SFT samples labelled by the simulated human (or the user's file)
+    data_meta = None                   # the --data file's sidecar, if it has one
     if cfg.data:
         user = load_preference_jsonl(cfg.data)
         if not user:
             raise UserError(f"{cfg.data}: no preference pairs found")
-        meta, why = read_preference_meta(cfg.data)
-        if meta is None:
+        data_meta, why = read_preference_meta(cfg.data)
+        if data_meta is None:
             warn(f"{cfg.data}: {why}, so who sampled these pairs is unknown; the RM is normalised on samples of "
                  f"{cfg.out_dir}/sft.pt all the same")
-        elif meta["sampler"] != sft["id"]:
-            warn(f"{cfg.data} was sampled by another model ({meta['sampler']}) than {cfg.out_dir}/sft.pt "
+        elif data_meta["sampler"] != sft["id"]:
+            warn(f"{cfg.data} was sampled by another model ({data_meta['sampler']}) than {cfg.out_dir}/sft.pt "
                  f"({sft['id']}): the RM learns off this policy's distribution")
         train_groups, data_stats = [(p, [c, r], [(0, 1)]) for p, c, r in user], {"source": cfg.data}
     else:
@@ -278,7 +280,7 @@ def main(cfg: Config) -> dict:
     total = max(1, steps_per_epoch * cfg.epochs)
     rng = random.Random(cfg.seed)
     metrics = MetricsLog(cfg.out_dir, "rm")           # one row per step, on disk as it happens
-    recent = {"loss": [], "acc": []}
+    recent = {k: deque(maxlen=cfg.eval_interval) for k in ("loss", "acc")}   # for the progress line
     step = 0
     rm.train()
     for epoch in range(cfg.epochs):
@@ -297,7 +299,7 @@ def main(cfg: Config) -> dict:
             row = {"loss": loss.item(), "acc": float((rc > rr).float().mean())}
             metrics.log("train", step=step, epoch=epoch, **row)
             for k in recent:
-                recent[k] = (recent[k] + [row[k]])[-cfg.eval_interval:]
+                recent[k].append(row[k])
             if step % cfg.eval_interval == 0 or step == total - 1:
                 va = accuracy(*comparison_scores(rm, tok, val_groups[:cfg.curve_pairs], device, autocast))
                 metrics.log("val", step=step, val_acc=va)
@@ -357,10 +359,10 @@ def main(cfg: Config) -> dict:
     ckpt = save_checkpoint(f"{cfg.out_dir}/rm.pt", stage="rm", model=rm, tokenizer=tok, config=cfg,
                            metrics=summary, parents={"sft": sft["id"]}, reward_norm={"gain": gain, "bias": bias})
     # the pairs, for DPO and other tools; the sidecar says which model sampled them (DPO's reference must be it)
-    source = read_preference_meta(cfg.data)[0] if cfg.data else None
+    source = data_meta or {}
     write_preferences(f"{cfg.out_dir}/preferences.jsonl", train_pairs, {
-        "sampler": (source or {}).get("sampler") if cfg.data else sft["id"],
-        "labeler": (source or {}).get("labeler", f"unknown (from {cfg.data})") if cfg.data else
+        "sampler": source.get("sampler") if cfg.data else sft["id"],
+        "labeler": source.get("labeler", f"unknown (from {cfg.data})") if cfg.data else
         f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})",
         "world_seed": sft_cfg["world_seed"], "rm": ckpt["id"], "n_prompts": len(train_groups)})
     summary["checkpoint_id"] = ckpt["id"]

@@ -135,9 +135,6 @@ def check_init_flags(cfg: Config, parent: dict):
              if getattr(cfg, k) != getattr(preset, k) and getattr(cfg, k) != mc[k]]
     if clash:
         raise UserError(f"--init {cfg.init} brings its own model and tokenizer: drop {', '.join(clash)}")
-    if cfg.max_new_tokens >= mc["block_size"]:
-        raise UserError(f"--max-new-tokens {cfg.max_new_tokens} leaves no room for a prompt in the parent's block of "
-                        f"{mc['block_size']} tokens")
 
 
 @torch.no_grad()

@@ -42,10 +42,8 @@ def run_cli(main, cfg):
               "whole); this run's metrics so far are in its *_metrics.partial.jsonl" if out else "interrupted",
               file=sys.stderr)
         sys.exit(130)
-    except (MemoryError, torch.OutOfMemoryError):
-        fail("out of memory: try a smaller batch, fewer samples or a smaller model")
-    except RuntimeError as e:
-        if "can't allocate memory" not in str(e):      # torch's CPU allocator says it this way
+    except (MemoryError, RuntimeError) as e:         # torch.OutOfMemoryError is a RuntimeError
+        if not out_of_memory(e):
             raise
         fail("out of memory: try a smaller batch, fewer samples or a smaller model")
     except OSError as e:
@@ -54,6 +52,11 @@ def run_cli(main, cfg):
             raise
         fix = "free some space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "check its permissions"
         fail(f"could not write {e.filename or 'a file'}: {e.strerror}; {fix}, or choose another --out-dir")
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """MemoryError, torch's (CUDA) OutOfMemoryError, or the RuntimeError its CPU allocator raises."""
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(e)
 
 
 def fail(msg: str):
@@ -273,7 +276,8 @@ def check_finite(loss, what: str, step: int):
 def check_finite_weights(model, what: str, step: int):
     """Stop before anything is sampled or saved when an update has broken the weights (the loss may still have
     been finite: a NaN can appear in the very last step)."""
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+    if not bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):   # one sync, not one
+                                                                                              # per tensor
         raise UserError(f"the {what} weights became non-finite at step {step}; nothing was saved. Try a lower --lr")
 
 

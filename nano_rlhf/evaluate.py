@@ -67,7 +67,7 @@ def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float)
     Also the soft win rate mean sigmoid((g_ours - g_theirs) / tau): the probability that the simulated labeler
     (Bradley-Terry noise, temperature tau) prefers ours, averaged.
     """
-    assert [s.prompt for s in ours] == [s.prompt for s in theirs], "samples must be paired by prompt"
+    assert [s.prompt for s in ours] == [s.prompt for s in theirs], "samples must be paired by prompt"  # internal
     g1 = np.array([s.total for s in gold_scores(world, ours)])
     g2 = np.array([s.total for s in gold_scores(world, theirs)])
     wins = (g1 > g2) + 0.5 * (g1 == g2)

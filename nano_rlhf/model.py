@@ -72,7 +72,7 @@ class KVCache:
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: GPTConfig, layer: int):
         super().__init__()
-        assert cfg.n_embd % cfg.n_head == 0, "n_embd must be divisible by n_head"
+        assert cfg.n_embd % cfg.n_head == 0, "n_embd must be divisible by n_head"   # internal: configs checked first
         self.cfg, self.layer = cfg, layer
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)   # q, k, v in one matmul
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
@@ -205,7 +205,7 @@ class GPT(nn.Module):
             mask = attention_bias(attention_mask, T)
             if pos is None:
                 pos = position_ids(attention_mask)[:, past:]
-        assert past + T <= self.cfg.block_size, f"sequence of {past + T} tokens > block_size {self.cfg.block_size}"
+        assert past + T <= self.cfg.block_size, f"{past + T} tokens > block_size {self.cfg.block_size}"  # internal
         x = self.drop(self.wte(idx) + self.wpe(pos))   # (B, T, C)
         for block in self.blocks:
             x = block(x, mask, cache)

@@ -41,7 +41,7 @@ class Tokenizer:
         self.eos_id = enc.encode_single_token(EOS_TEXT)
         self.pad_id = enc.encode_single_token(PAD_TEXT)
         self.vocab_size = enc.n_vocab  # ordinary + special tokens
-        assert self.eos_id != self.pad_id
+        assert self.eos_id != self.pad_id   # internal: _build and load_gpt2 make them differ
 
     def __repr__(self):
         return f"Tokenizer(name={self.name!r}, vocab_size={self.vocab_size})"
