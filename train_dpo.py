@@ -43,14 +43,15 @@ import torch.nn.functional as F
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
 from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
-                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run, warn)
+                              make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import DataError, file_sha256, left_pad, load_preference_jsonl, read_preference_meta, right_pad
 from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_report, kl_per_token,
                                 policy_report, response_logprobs, sample_policy, win_rate)
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import response_logits, token_logprobs
 from nano_rlhf.plots import plot_curves
-from nano_rlhf.world import LABELER_TEMPERATURE, World
+from nano_rlhf.stats import clustered_mean_se
+from nano_rlhf.world import LABELER_TEMPERATURE, World, eval_seed
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config
@@ -82,6 +83,8 @@ class Config:
     grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
     log_interval: int = field(20, "steps between progress lines", ge=1, le=10**8)
     # evaluation (reporting only: gold never steers the run)
+    eval_split: str = field("test", "held-out prompts of the report: test (reported numbers) or dev (for choices: "
+                                    "defaults, ablations)", choices=["dev", "test"])
     eval_samples: int = field(480, "held-out samples for the report, cycling over the held-out prompts (win rate "
                                    "n); as train_ppo.py's, so that both draw the same SFT samples", ge=1, le=10**6)
     temperature: float = field(1.0, "sampling temperature of the report; the KL is measured at it too", ge=0.01,
@@ -145,7 +148,7 @@ def summed_logprobs(model, prompts, responses, pad_id: int, device, autocast):
     seq, attn = torch.cat([p_idx, r_idx], 1), torch.cat([p_mask, r_mask], 1)
     with autocast():
         logits = response_logits(model, seq, attn, p_idx.size(1))       # (N, R, V)
-    return (token_logprobs(logits, r_idx) * r_mask).sum(1)              # (N,) pads contribute 0
+    return (token_logprobs(logits, r_idx, pad_id=pad_id) * r_mask).sum(1)   # (N,) pads contribute 0
 
 
 def sequence_logprobs(model, batch, pad_id: int, device, autocast):
@@ -176,6 +179,11 @@ def reference_logprobs(ref, data, pad_id: int, device, autocast, batch_size: int
 
     Each SFT sample of train_rm.py appears in K - 1 pairs, so every distinct (prompt, response) is scored once,
     in batches of similar lengths (less padding). -> ref_chosen (n_pairs,), ref_rejected (n_pairs,)
+    Under bf16 these batches are not the training pass's, and the numbers differ: on the default chain (CPU bf16
+    autocast) by at most 3.3e-2 nats per sequence from sequence_logprobs on the training batches of 32 (0.4% of
+    |log pi|; 99% of sequences under 6e-4 per token; the loss at step 0 is log 2 within 2e-4), 1.2e-1 with a bf16
+    LM head (model.GPT.forward). The rest is the bf16 attention kernel rounding differently at another padded
+    width; only the reference computed on the training batches themselves would remove it (tests/test_bf16.py).
     """
     seqs = sorted({(tuple(p), tuple(r)) for p, c, rj in data for r in (c, rj)}, key=lambda x: (len(x[1]), x))
     logp = {}
@@ -199,7 +207,8 @@ def held_out_report(policy, ref, rm, norm, tok, world, prompts, cfg, max_new, se
     lp = response_logprobs(policy, tok, samples, cfg.temperature, device, autocast)
     ref_lp = response_logprobs(ref, tok, samples, cfg.temperature, device, autocast)
     k1, k3 = zip(*[(float(a.sum()), float(b.sum())) for a, b in (kl_per_token(x, y) for x, y in zip(lp, ref_lp))])
-    rep.update({"kl": mean_se(k1)[0], "kl_se": mean_se(k1)[1], "kl_k3": mean_se(k3)[0],
+    prompts = [s.prompt for s in samples]
+    rep.update({"kl": float(np.mean(k1)), "kl_se": clustered_mean_se(k1, prompts)[1], "kl_k3": float(np.mean(k3)),
                 "response_length": float(np.mean([len(s.tokens) for s in samples]))})
     if sft_samples is not None:
         rep.update(win_rate(world, samples, sft_samples, LABELER_TEMPERATURE))
@@ -260,11 +269,12 @@ def main(cfg: Config) -> dict:
           f"log-probs: chosen {ref_chosen.mean():.2f}, rejected {ref_rejected.mean():.2f} per response "
           f"({timer():.0f}s)")
 
-    eval_prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.eval_samples)]
+    split = world.split(cfg.eval_split)
+    eval_prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
     report = lambda model, seed, sft_samples=None: held_out_report(  # noqa: E731
         model, ref, rm, norm, tok, world, eval_prompts, cfg, max_new, seed, sft_samples, device, autocast)
-    sft_rep = report(ref, seed=cfg.seed + 10_000)     # the same seed as train_ppo.py: the same SFT samples
-    print(f"SFT on {len(eval_prompts)} held-out samples: gold {sft_rep['gold_reward']:+.3f} ± "
+    sft_rep = report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))   # train_ppo.py's: the same SFT samples
+    print(f"SFT on {len(eval_prompts)} samples of the {cfg.eval_split} split: gold {sft_rep['gold_reward']:+.3f} ± "
           f"{sft_rep['gold_reward_se']:.3f}" + (f", RM {sft_rep['rm_reward']:+.3f}" if rm else "") +
           f" ({timer():.0f}s)")
 
@@ -318,13 +328,15 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Report on held-out prompts (gold used for reporting only), the same numbers as train_ppo.py's summary
-    rep = report(policy, seed=cfg.seed + 20_000, sft_samples=sft_rep["samples"])
+    rep = report(policy, seed=eval_seed(cfg.eval_split, cfg.seed + 20_000), sft_samples=sft_rep["samples"])
     best = world.gold_reward_best(eval_prompts)
     summary = {
+        "split": cfg.eval_split, "n_prompts": rep["n_prompts"],
         "gold_reward_sft": sft_rep["gold_reward"], "gold_reward_sft_se": sft_rep["gold_reward_se"],
         "gold_reward_dpo": rep["gold_reward"], "gold_reward_dpo_se": rep["gold_reward_se"],
         "gold_reward_best": best,
         "gold_gain_fraction": (rep["gold_reward"] - sft_rep["gold_reward"]) / (best - sft_rep["gold_reward"]),
+        "gold_gain": rep["gold_diff"], "gold_gain_se": rep["gold_diff_se"],   # DPO - SFT, paired by prompt
         "gold_components_sft": sft_rep["gold_components"], "gold_components_dpo": rep["gold_components"],
         "win_rate_vs_sft": rep["win_rate"], "win_rate_vs_sft_se": rep["win_rate_se"],
         "soft_win_rate_vs_sft": rep["soft_win_rate"], "soft_win_rate_vs_sft_se": rep["soft_win_rate_se"],
@@ -342,8 +354,9 @@ def main(cfg: Config) -> dict:
     print("\nheld-out prompts, SFT vs DPO (gold in brackets):\n" +
           format_side_by_side(world, rows, names=("SFT", "DPO")))
     comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_dpo"])
-    print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_dpo']:+.3f} "
-          f"± {summary['gold_reward_dpo_se']:.3f} (best {best:+.3f}; {summary['gold_gain_fraction']:.0%} of the gap "
+    print(f"\n{cfg.eval_split} split, {rep['n']} samples of {rep['n_prompts']} prompts (± are SEs clustered by "
+          f"prompt; the gain's is paired): gold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_dpo']:+.3f} "
+          f"± {summary['gold_reward_dpo_se']:.3f}, gain {summary['gold_gain']:+.3f} ± {summary['gold_gain_se']:.3f} (best {best:+.3f}; {summary['gold_gain_fraction']:.0%} of the gap "
           f"closed) | KL {summary['kl']:.2f} nats | win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± "
           f"{summary['win_rate_vs_sft_se']:.3f} (n={summary['n_eval']})" +
           (f" | RM {summary['rm_reward_sft']:+.3f} -> {summary['rm_reward_dpo']:+.3f}" if rm else "") +

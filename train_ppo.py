@@ -82,6 +82,8 @@ class Config:
     critic_init: str = field("rm", "critic starts as the RM (rm), the SFT trunk + a new head (sft), or random",
                              choices=["rm", "sft", "scratch"])
     # evaluation (reporting only: gold never steers the run)
+    eval_split: str = field("test", "held-out prompts of the report: test (reported numbers) or dev (for choices: "
+                                    "defaults, ablations)", choices=["dev", "test"])
     eval_interval: int = field(10, "iterations between held-out evaluations", ge=1, le=10**6)
     eval_samples: int = field(480, "held-out samples per evaluation, 12 per held-out prompt (win rate n)", ge=1,
                               le=10**6)
@@ -219,10 +221,11 @@ class Experience:
     seq: torch.Tensor
     attn: torch.Tensor
     n_prompt: int
+    pad_id: int                  # never sampled: left out of every log-prob (model.without_pad)
     tokens: torch.Tensor
     mask: torch.Tensor           # 1.0 on real response tokens (EOS included)
     ended: torch.Tensor          # (B,) emitted EOS
-    logprobs: torch.Tensor       # log pi_old(y_t), from sampling
+    logprobs: torch.Tensor       # log pi_old(y_t): sampling's, until score recomputes them with a full pass
     ref_logprobs: torch.Tensor = None
     values: torch.Tensor = None
     scores: torch.Tensor = None  # (B,) normalised RM score (or the no-EOS penalty)
@@ -233,27 +236,31 @@ class Experience:
 
 # [lesson:rollout]
 def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_id: int, gen, autocast):
-    """1. Sample responses with the KV cache; the log-probs returned by sampling serve as the "old" log-probs (the
-    policy has not changed since, so a second forward pass would give the same numbers up to float error)."""
+    """1. Sample responses with the KV cache. The log-probs sampling returns are not the "old" log-probs PPO
+    uses: score recomputes those with one full forward pass, the pass update makes (why: see score)."""
     policy.eval()
     with autocast():
         g = generate(policy, p_idx, p_mask, max_new, eos_id, pad_id, temperature=cfg.temperature, generator=gen)
     return Experience(seq=torch.cat([p_idx, g.tokens], 1), attn=torch.cat([p_mask, g.mask], 1),
-                      n_prompt=p_idx.size(1), tokens=g.tokens, mask=g.mask.float(), ended=g.ended,
+                      n_prompt=p_idx.size(1), pad_id=pad_id, tokens=g.tokens, mask=g.mask.float(), ended=g.ended,
                       logprobs=g.logprobs)
 # [/lesson:rollout]
 
 
 # [lesson:score]
 def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, beta: float, autocast):
-    """2. Reference log-probs, critic values and RM scores (frozen models: one batched pass each), then
+    """2. Old and reference log-probs, critic values and RM scores (one batched pass of each model), then
     3. the per-token reward and 4. the advantages, once per rollout. Returns the rollout's KL (k1, k3)."""
     seq, attn, P, mask = exp.seq, exp.attn, exp.n_prompt, exp.mask
     T = cfg.temperature if cfg.scale_logits else 1.0
     with torch.inference_mode(), autocast():
-        if not cfg.scale_logits:                     # ablation: recompute the old log-probs without 1/T
-            exp.logprobs = token_logprobs(response_logits(policy, seq, attn, P), exp.tokens, T)
-        ref_logprobs = token_logprobs(response_logits(ref, seq, attn, P), exp.tokens, T)
+        # pi_old from the full forward pass update makes, not from sampling: under bf16 a KV-cache step and a full
+        # pass round differently (up to 4e-2 in log ratio on CPU bf16 with a bf16 LM head, 6e-3 with the fp32 one),
+        # and a pi_old that is not the policy's own biases every ratio of the first epoch, a known source of PPO
+        # instability at scale (lessons/05-ppo.md, detail 16). The same T as update's (1 under the
+        # --no-scale-logits ablation), and PAD left out as generate leaves it out.
+        exp.logprobs = token_logprobs(response_logits(policy, seq, attn, P), exp.tokens, T, exp.pad_id)
+        ref_logprobs = token_logprobs(response_logits(ref, seq, attn, P), exp.tokens, T, exp.pad_id)
         values = response_values(critic, seq, attn, P)                      # V for token t from position t-1
         scores = norm["gain"] * last_token_values(rm(seq, attn), attn) + norm["bias"]
     exp.scores = torch.where(exp.ended, scores, torch.full_like(scores, cfg.no_eos_penalty))
@@ -283,7 +290,7 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
             with autocast():
                 logits = response_logits(policy, exp.seq[j], exp.attn[j], exp.n_prompt)     # (mb, T, V)
                 values = response_values(critic, exp.seq[j], exp.attn[j], exp.n_prompt)
-            logprobs = token_logprobs(logits, exp.tokens[j], T)
+            logprobs = token_logprobs(logits, exp.tokens[j], T, exp.pad_id)
             pg_loss, pg_stats = policy_loss(logprobs, exp.logprobs[j], exp.advantages[j], mask, cfg.clip_eps)
             vf_loss = value_loss(values, exp.values[j], exp.returns[j], mask, cfg.vf_clip)
             check_finite(pg_loss + vf_loss, "PPO loss", it)
@@ -294,7 +301,7 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
                 opt.step()
             if epoch == 0:
                 with torch.no_grad():
-                    pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T), mask))
+                    pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask))
             stats.append({**pg_stats, "vf_loss": vf_loss.item()})
     return stats
 # [/lesson:update]

@@ -35,7 +35,8 @@ from nano_rlhf.evaluate import correlations, sample_policy, score_samples
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
-from nano_rlhf.world import LABELER_TEMPERATURE, World
+from nano_rlhf.stats import bootstrap_by_cluster, clustered_mean_se
+from nano_rlhf.world import LABELER_TEMPERATURE, World, eval_seed
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config
@@ -56,8 +57,10 @@ class Config:
     n_prompts: int = field(2000, "training prompts; each gets k SFT samples, and every pair of them is labelled",
                            ge=1, le=10**6)
     k: int = field(4, "responses per prompt (InstructGPT ranked K = 4..9): k(k-1)/2 comparisons each", ge=2, le=64)
-    n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of an evaluation prompt, labelled once", ge=1,
+    n_val_pairs: int = field(3000, "held-out pairs: two SFT samples of a --eval-split prompt, labelled once", ge=1,
                              le=10**6)
+    eval_split: str = field("test", "held-out prompts of the report: test (reported numbers) or dev (for choices: "
+                                    "defaults, ablations)", choices=["dev", "test"])
     temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)", ge=0.01,
                                le=100)
     # optimisation
@@ -75,6 +78,8 @@ class Config:
                               le=10**6)
     corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation", ge=2,
                               le=10**6)
+    n_boot: int = field(1000, "bootstrap resamples (of prompts) for the SEs of skill and Spearman", ge=2,
+                        le=10**6)
 
 
 PRESETS = {
@@ -107,14 +112,15 @@ def comparison_rewards(rm, tok, groups, device, autocast):
     """RM scores at the EOS of every response of every group, in ONE batched pass, and the scores of each
     comparison's chosen and rejected response -> r_chosen (n,), r_rejected (n,).
 
-    A group is (prompt, [responses], [(chosen_index, rejected_index), ...]). Scoring each response once for all
+    A group is (prompt, [response ids], [(chosen_index, rejected_index), ...]); each response is its token ids,
+    EOS included, exactly as sampled (PPO scores the sampled ids too). Scoring each response once for all
     K(K-1)/2 of its comparisons is InstructGPT's trick: cheaper, and it overfits less than shuffled pairs.
     """
     seqs, chosen, rejected = [], [], []
     for prompt, responses, comparisons in groups:
         base = len(seqs)
         p = tok.encode(prompt)
-        seqs += [p + tok.encode(r) + [tok.eos_id] for r in responses]
+        seqs += [p + ids for ids in responses]
         chosen += [base + c for c, _ in comparisons]
         rejected += [base + r for _, r in comparisons]
     idx, mask = right_pad(seqs, tok.pad_id, device)
@@ -128,39 +134,46 @@ def comparison_rewards(rm, tok, groups, device, autocast):
 # [lesson:sample_comparisons]
 def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, max_new_tokens, device, autocast,
                        seed):
-    """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats."""
+    """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats.
+    Each group keeps the sampled token ids (EOS included): re-encoding the decoded text can give other ids."""
     rng = random.Random(seed)
     prompts = [prompts[i % len(prompts)] for i in range(n_prompts)]
     samples = sample_policy(policy, tok, [p for p in prompts for _ in range(k)], max_new_tokens=max_new_tokens,
                             temperature=temperature, device=device, seed=seed, autocast=autocast)
     groups, stats = [], {"unended_dropped": 0, "duplicates_dropped": 0}
     for i, prompt in enumerate(prompts):
-        responses = []
+        texts, ids = [], []
         for s in samples[i * k:(i + 1) * k]:
             if not s.ended:
                 stats["unended_dropped"] += 1      # the RM scores at the EOS; a response without one has no score
-            elif s.response in responses:
+            elif s.response in texts:
                 stats["duplicates_dropped"] += 1   # comparing identical responses gives a pure-noise label
             else:
-                responses.append(s.response)
+                texts.append(s.response)
+                ids.append(s.tokens)
         comparisons = []
-        for a in range(len(responses)):
-            for b in range(a + 1, len(responses)):
-                pick = world.label(prompt, responses[a], responses[b], rng)   # the ONLY way gold reaches training
+        for a in range(len(texts)):
+            for b in range(a + 1, len(texts)):
+                pick = world.label(prompt, texts[a], texts[b], rng)   # the ONLY way gold reaches training
                 comparisons.append((a, b) if pick == 0 else (b, a))
         if comparisons:
-            groups.append((prompt, responses, comparisons))
+            groups.append((prompt, ids, comparisons))
     return groups, stats
 # [/lesson:sample_comparisons]
 
 
+def encode_group(tok, prompt: str, texts: list[str], comparisons):
+    """A group of response texts (a user's file, a probe's pairs) -> the (prompt, ids, comparisons) groups hold."""
+    return prompt, [tok.encode(t) + [tok.eos_id] for t in texts], comparisons
+
+
 def fit_groups(tok, groups, block_size: int):
-    """Leave out the responses whose prompt + response + EOS is longer than the model's block, with their
-    comparisons (a user's long pairs; a sampled response can grow when its text is encoded again) -> groups, n."""
+    """Leave out the responses whose prompt + response (EOS included) is longer than the model's block, with their
+    comparisons (a user's long pairs) -> groups, n dropped."""
     out, dropped = [], 0
     for prompt, responses, comparisons in groups:
         n_p = len(tok.encode(prompt))
-        fits = [n_p + len(tok.encode(r)) + 1 <= block_size for r in responses]
+        fits = [n_p + len(ids) <= block_size for ids in responses]
         kept = [(c, r) for c, r in comparisons if fits[c] and fits[r]]
         dropped += len(comparisons) - len(kept)
         if kept:
@@ -168,9 +181,9 @@ def fit_groups(tok, groups, block_size: int):
     return out, dropped
 
 
-def pairs_of(groups):
-    """Flatten groups to (prompt, chosen, rejected) triples (the preferences.jsonl format)."""
-    return [(p, rs[c], rs[r]) for p, rs, comps in groups for c, r in comps]
+def pairs_of(groups, tok):
+    """Flatten groups to (prompt, chosen, rejected) text triples (the preferences.jsonl format)."""
+    return [(p, tok.decode(rs[c]), tok.decode(rs[r])) for p, rs, comps in groups for c, r in comps]
 
 
 @torch.no_grad()
@@ -194,29 +207,32 @@ def accuracy(rc, rr):
     return float(np.mean(agreement(rc, rr)))
 
 
-def skill_vs_ceiling(rm_agree, gold_agree, n_boot=2000, seed=0):
-    """Skill (acc - 0.5) / (ceiling - 0.5) and its standard error, by bootstrapping the pairs: both accuracies
-    come from the same noisy labels, so they are resampled together.  (n,), (n,) -> skill, se"""
+def skill_vs_ceiling(rm_agree, gold_agree, prompts, n_boot=1000, seed=0):
+    """Skill (acc - 0.5) / (ceiling - 0.5) and its standard error, by bootstrapping the prompts: both accuracies
+    come from the same noisy labels, so they are resampled together, and the pairs of one prompt go together
+    (they share its difficulty; stats.bootstrap_by_cluster).  (n,), (n,), n prompt labels -> skill, se"""
     rm_agree, gold_agree = np.asarray(rm_agree, dtype=np.float64), np.asarray(gold_agree, dtype=np.float64)
-    idx = np.random.default_rng(seed).integers(0, len(rm_agree), (n_boot, len(rm_agree)))
-    boot = (rm_agree[idx].mean(1) - 0.5) / np.maximum(gold_agree[idx].mean(1) - 0.5, 1e-8)
-    return float((rm_agree.mean() - 0.5) / max(gold_agree.mean() - 0.5, 1e-8)), float(boot.std())
+    skill = lambda i: (rm_agree[i].mean() - 0.5) / max(gold_agree[i].mean() - 0.5, 1e-8)  # noqa: E731
+    return bootstrap_by_cluster(skill, prompts, n_boot, seed)
 
 
 # [lesson:ceiling]
-def held_out_metrics(world, pairs, rc, rr) -> dict:
+def held_out_metrics(world, pairs, rc, rr, n_boot: int = 1000) -> dict:
     """The RM on held-out (prompt, chosen, rejected) pairs, scored rc, rr (n,): its accuracy against the noisy
     labels, the ceiling (gold's own accuracy on the same labels), skill, and accuracy against the noiseless gold
-    order. Gold is used for reporting only."""
+    order; SEs by prompt. Gold is used for reporting only."""
     gc = np.array([world.gold_reward(p, c).total for p, c, _ in pairs])
     gr = np.array([world.gold_reward(p, r).total for p, _, r in pairs])
-    val_acc = accuracy(rc, rr)
-    skill, skill_se = skill_vs_ceiling(agreement(rc, rr), agreement(gc, gr))
+    prompts = [p for p, _, _ in pairs]
+    agree = agreement(rc, rr)
+    val_acc, val_acc_se = clustered_mean_se(agree, prompts)
+    skill, skill_se = skill_vs_ceiling(agree, agreement(gc, gr), prompts, n_boot)
     strict = gc != gr   # gold ties have no noiseless order
-    return {"val_accuracy": val_acc, "val_accuracy_se": float(np.sqrt(val_acc * (1 - val_acc) / max(1, len(rc)))),
+    return {"val_accuracy": val_acc, "val_accuracy_se": val_acc_se,
             "labeler_accuracy": accuracy(gc, gr),   # how often gold itself agrees with the noisy labels: the ceiling
             "skill_vs_ceiling": skill, "skill_se": skill_se,
-            "gold_order_accuracy": float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict])))}
+            "gold_order_accuracy": float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict]))),
+            "n_prompts": len(set(prompts))}
 # [/lesson:ceiling]
 
 
@@ -246,14 +262,16 @@ def main(cfg: Config) -> dict:
         elif data_meta["sampler"] != sft["id"]:
             warn(f"{cfg.data} was sampled by another model ({data_meta['sampler']}) than {cfg.out_dir}/sft.pt "
                  f"({sft['id']}): the RM learns off this policy's distribution")
-        train_groups, data_stats = [(p, [c, r], [(0, 1)]) for p, c, r in user], {"source": cfg.data}
+        train_groups = [encode_group(tok, p, [c, r], [(0, 1)]) for p, c, r in user]
+        data_stats = {"source": cfg.data}
     else:
         train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
                                                       cfg.n_prompts, cfg.k, cfg.temperature, max_new, device,
                                                       autocast, cfg.seed)
-    # held-out: ONE pair per prompt sample (independent pairs, so the accuracy has an honest standard error)
-    val_groups, _ = sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], cfg.n_val_pairs,
-                                       2, cfg.temperature, max_new, device, autocast, cfg.seed + 1)
+    # held-out: ONE pair per sampled prompt; pairs of one prompt share it, so SEs are by prompt (nano_rlhf/stats.py)
+    split = [p.text for p in world.split(cfg.eval_split)]
+    val_groups, _ = sample_comparisons(policy, tok, world, split, cfg.n_val_pairs, 2, cfg.temperature, max_new,
+                                       device, autocast, eval_seed(cfg.eval_split, cfg.seed + 1))
     train_groups, too_long = fit_groups(tok, train_groups, policy.cfg.block_size)
     if too_long:
         data_stats["too_long_dropped"] = too_long
@@ -264,7 +282,7 @@ def main(cfg: Config) -> dict:
                            f"the SFT model's samples (temperature {cfg.temperature}, at most {max_new} new tokens) "
                            "never end with EOS or are all identical: a lower --temperature, more --n-prompts or "
                            "--n-val-pairs, or an SFT model trained longer"))
-    train_pairs, val_pairs = pairs_of(train_groups), pairs_of(val_groups)
+    train_pairs, val_pairs = pairs_of(train_groups, tok), pairs_of(val_groups, tok)
     print(f"data: {len(train_pairs)} train comparisons over {len(train_groups)} prompts, {len(val_pairs)} held-out "
           f"{data_stats} ({timer():.0f}s)")
 
@@ -327,29 +345,33 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
     rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
-    held_out = held_out_metrics(world, val_pairs, rc, rr)
-    corr_prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.corr_samples)]
+    held_out = held_out_metrics(world, val_pairs, rc, rr, cfg.n_boot)
+    corr_prompts = [split[i % len(split)] for i in range(cfg.corr_samples)]
     corr_samples = [s for s in sample_policy(policy, tok, corr_prompts, max_new_tokens=max_new, device=device,
-                                             seed=cfg.seed + 3, autocast=autocast) if s.ended]
+                                             seed=eval_seed(cfg.eval_split, cfg.seed + 3), autocast=autocast)
+                    if s.ended]
     rm_scores = np.array(score_samples(rm, tok, corr_samples, gain=gain, bias=bias, device=device,
                                        autocast=autocast))
     golds = np.array([world.gold_reward(s.prompt, s.response).total for s in corr_samples])
     kinds = np.array([world.fact_of(s.prompt).kind for s in corr_samples])
     corr = correlations(rm_scores, golds)
+    corr["spearman_se"] = bootstrap_by_cluster(lambda i: correlations(rm_scores[i], golds[i])["spearman"],
+                                               [s.prompt for s in corr_samples], cfg.n_boot, cfg.seed)[1]
     corr["by_kind"] = {str(k): correlations(rm_scores[kinds == k], golds[kinds == k]) for k in sorted(set(kinds))}
     summary = {
-        **held_out, "gold_correlation": corr,
+        "split": cfg.eval_split, **held_out, "gold_correlation": corr,
         "n_pairs": len(train_pairs), "n_val_pairs": len(val_pairs), "n_prompts": len(train_groups), **data_stats,
         "reward_norm": {"gain": gain, "bias": bias, "n": len(norm_samples)},
         "train_seconds": train_seconds,
     }
     h = held_out
-    print(f"\nheld-out accuracy {h['val_accuracy']:.3f} ± {h['val_accuracy_se']:.3f} vs the labeler's ceiling "
+    print(f"\n{cfg.eval_split} split, n = {len(val_pairs)} pairs over {h['n_prompts']} prompts (± are SEs by "
+          f"prompt): accuracy {h['val_accuracy']:.3f} ± {h['val_accuracy_se']:.3f} vs the labeler's ceiling "
           f"{h['labeler_accuracy']:.3f} (skill {h['skill_vs_ceiling']:.2f} ± {h['skill_se']:.2f} of the way from "
-          f"chance to the ceiling; n = {len(val_pairs)} pairs)")
+          f"chance to the ceiling)")
     print(f"against the noiseless gold order: {h['gold_order_accuracy']:.3f} (gold ties left out)")
     print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
-          f"Spearman {corr['spearman']:.3f}; by kind: " +
+          f"Spearman {corr['spearman']:.3f} ± {corr['spearman_se']:.3f}; by kind: " +
           ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
     report_mistakes(world, corr_samples, rm_scores, golds)
 

@@ -28,14 +28,15 @@ import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
-                              make_optimizer, mean_se, parse_config, run_cli, set_lr, setup_run)
+                              make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import collate_sft, encode_sft_examples, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import GPT, GPTConfig
 from nano_rlhf.plots import plot_curves
+from nano_rlhf.stats import clustered_mean_se
 from nano_rlhf.tokenizer import load_gpt2, train_bpe
-from nano_rlhf.world import World
+from nano_rlhf.world import World, eval_seed
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config
@@ -75,7 +76,9 @@ class Config:
     warmup_steps: int = field(50, "linear warmup steps before cosine decay", ge=0, le=10**8)
     weight_decay: float = field(0.1, "AdamW weight decay on matrices", ge=0, le=10)
     grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
-    # evaluation
+    # evaluation (the validation loss is on the dev split; the gold report on --eval-split)
+    eval_split: str = field("test", "held-out prompts of the gold report: test (reported numbers) or dev (for "
+                                    "choices: defaults, ablations)", choices=["dev", "test"])
     eval_interval: int = field(100, "steps between validation-loss measurements", ge=1, le=10**8)
     eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report", ge=1,
                               le=10**6)
@@ -170,7 +173,7 @@ def main(cfg: Config) -> dict:
     else:
         # demonstrations, plus fact checks ("Is this right? The banana is red." -> " No."): the checks make the
         # trunk compare an answer with its subject, which the reward model reuses to judge facts (lesson 4)
-        train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus()
+        train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus("dev")
     if cfg.init:
         parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo"))
         check_init_flags(cfg, parent)
@@ -180,7 +183,7 @@ def main(cfg: Config) -> dict:
     else:
         tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
     block_size = parent["model_config"]["block_size"] if cfg.init else cfg.block_size
-    longest = max(len(tok.encode(p.text)) for p in world.train_prompts + world.eval_prompts)
+    longest = max(len(tok.encode(p.text)) for p in world.train_prompts + world.dev_prompts + world.test_prompts)
     if longest + cfg.max_new_tokens > block_size:     # the gold report and every later stage ask the world's questions
         raise UserError(f"--block-size {block_size} cannot hold the world's prompts ({longest} tokens) with room "
                         f"for an answer of --max-new-tokens {cfg.max_new_tokens}: use at least "
@@ -238,21 +241,25 @@ def main(cfg: Config) -> dict:
     # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
     check_finite_weights(model, "SFT", cfg.max_steps - 1)
     model.eval()
-    eval_prompts = [p.text for p in world.eval_prompts]
+    held_out = world.split(cfg.eval_split)
+    eval_prompts = [p.text for p in held_out]
     prompts = [eval_prompts[i % len(eval_prompts)] for i in range(cfg.eval_samples)]
     samples = sample_policy(model, tok, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                            device=device, seed=cfg.seed, autocast=autocast)
+                            device=device, seed=eval_seed(cfg.eval_split, cfg.seed), autocast=autocast)
     report = gold_report(world, samples)
     # the corpus distribution's mean gold on the held-out prompts, from 50 fresh draws per prompt (the finite
-    # eval_corpus() has only 16 per prompt: its mean is too noisy a yardstick)
-    rng = random.Random(cfg.seed)
-    corpus_mean, corpus_se = mean_se([world.gold_reward(p.text, world.sample_response(p, rng)).total
-                                      for p in world.eval_prompts for _ in range(50)])
+    # eval_corpus() has only 16 per prompt: its mean is too noisy a yardstick); SE clustered by prompt, like SFT's
+    rng = random.Random(eval_seed(cfg.eval_split, cfg.seed))
+    corpus = [(p.text, world.gold_reward(p.text, world.sample_response(p, rng)).total)
+              for p in held_out for _ in range(50)]
+    corpus_mean, corpus_se = clustered_mean_se([g for _, g in corpus], [p for p, _ in corpus])
     train_rows, val_rows = metrics.rows("train"), metrics.rows("val")
     summary = {
         "val_loss": val_rows[-1]["val_loss"],
-        **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_components", "eos_rate")},
-        "n_samples": report["n"],
+        "split": cfg.eval_split,
+        **{k: report[k] for k in ("gold_reward", "gold_reward_se", "gold_reward_se_iid", "gold_components",
+                                  "eos_rate")},
+        "n_samples": report["n"], "n_prompts": report["n_prompts"],
         "corpus_gold_reward": corpus_mean, "corpus_gold_reward_se": corpus_se,
         "gold_reward_best": world.gold_reward_best(eval_prompts),
         "params": model.num_params(),
@@ -261,7 +268,8 @@ def main(cfg: Config) -> dict:
         "n_train": len(train), "n_val": len(val), "too_long_dropped": dropped + val_dropped,
     }
     gap = summary["gold_reward_best"] - summary["corpus_gold_reward"]
-    print(f"\ngold reward (simulated human, {report['n']} held-out samples): {report['gold_reward']:+.3f} "
+    print(f"\ngold reward (simulated human, {cfg.eval_split} split, {report['n']} samples of "
+          f"{report['n_prompts']} prompts; ± is the SE clustered by prompt): {report['gold_reward']:+.3f} "
           f"± {report['gold_reward_se']:.3f}   corpus {summary['corpus_gold_reward']:+.3f}   "
           f"best {summary['gold_reward_best']:+.3f}   "
           f"(SFT - corpus = {report['gold_reward'] - summary['corpus_gold_reward']:+.3f}"

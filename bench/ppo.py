@@ -13,8 +13,10 @@ them): the reference is a copy of the policy and the critic a copy of the reward
 
 "ours" calls train_ppo's own rollout, score and update with a train_ppo.Config (the same mathematics as training).
 "naive" is the same iteration written the straightforward way from the same building blocks: no KV cache
-(generate(use_cache=False)), an extra policy forward pass for the old log-probs, and prompts left-padded to a
-fixed width (--naive-width) instead of the batch's own longest prompt. Both run in this process, interleaved.
+(generate(use_cache=False)) and prompts left-padded to a fixed width (--naive-width) instead of the batch's own
+longest prompt. Both recompute the old log-probs with a full forward pass of the policy after sampling, as
+train_ppo.score does (under bf16 sampling's own log-probs round differently), so that pass is in both totals.
+Both run in this process, interleaved.
 """
 import copy
 import os
@@ -65,7 +67,7 @@ def ours(models, p_idx, p_mask, cp, pad_id, gen, norm):
 
 
 def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
-    """The same iteration without the KV cache, with an extra old-log-prob pass and fixed-width padding."""
+    """The same iteration without the KV cache and with fixed-width padding."""
     policy, ref, rm, critic, opt_pi, opt_v = models
     T = cp.temperature
     t0 = time.perf_counter()
@@ -75,8 +77,8 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
     seq, attn, P, mask = torch.cat([p_idx, g.tokens], 1), torch.cat([p_mask, g.mask], 1), p_idx.size(1), g.mask.float()
     t1 = time.perf_counter()
     with torch.no_grad():
-        old_lp = token_logprobs(response_logits(policy, seq, attn, P), g.tokens, T) * mask    # the extra pass
-        ref_lp = token_logprobs(response_logits(ref, seq, attn, P), g.tokens, T) * mask
+        old_lp = token_logprobs(response_logits(policy, seq, attn, P), g.tokens, T, pad_id) * mask   # as score
+        ref_lp = token_logprobs(response_logits(ref, seq, attn, P), g.tokens, T, pad_id) * mask
         old_v = response_values(critic, seq, attn, P) * mask
         scores = norm["gain"] * last_token_values(rm(seq, attn), attn) + norm["bias"]
     scores = torch.where(g.ended, scores, torch.full_like(scores, cp.no_eos_penalty))
@@ -88,7 +90,7 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
     critic.train()
     logits = response_logits(policy, seq, attn, P)                   # 1 epoch x 1 minibatch = the whole batch
     values = response_values(critic, seq, attn, P)
-    pg_loss, _ = train_ppo.policy_loss(token_logprobs(logits, g.tokens, T), old_lp, adv, mask, cp.clip_eps)
+    pg_loss, _ = train_ppo.policy_loss(token_logprobs(logits, g.tokens, T, pad_id), old_lp, adv, mask, cp.clip_eps)
     vf_loss = train_ppo.value_loss(values, old_v, returns, mask, cp.vf_clip)
     for opt, loss, model in ((opt_pi, pg_loss, policy), (opt_v, vf_loss, critic)):
         opt.zero_grad(set_to_none=True)
@@ -96,7 +98,7 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
         torch.nn.utils.clip_grad_norm_(model.parameters(), cp.grad_clip)
         opt.step()
     with torch.no_grad():
-        float(train_ppo.masked_mean(entropy_from_logits(logits, T), mask))   # the same logged stat as update
+        float(train_ppo.masked_mean(entropy_from_logits(logits, T, pad_id), mask))   # the logged stat of update
     t3 = time.perf_counter()
     return t1 - t0, t2 - t1, t3 - t2
 

@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer
-from nano_rlhf.common import Timer, device_problem, field, mean_se, parse_config, run_cli, setup_run
+from nano_rlhf.common import Timer, device_problem, field, parse_config, run_cli, setup_run
 from nano_rlhf.evaluate import (format_component_changes, gold_report, gold_scores, sample_policy, score_samples,
                                 win_rate)
 from nano_rlhf.files import write_json
-from nano_rlhf.world import LABELER_TEMPERATURE, World
+from nano_rlhf.stats import clustered_mean_se
+from nano_rlhf.world import LABELER_TEMPERATURE, World, eval_seed
 
 
 def kl_best_of_n(n: int) -> float:
@@ -93,10 +94,11 @@ def curve(samples, scores, golds, N: int, ns) -> list[dict]:
     """Best-of-n gold and RM score for each n in ns, from N samples per prompt (grouped by prompt)."""
     g, s = np.asarray(golds).reshape(-1, N), np.asarray(scores).reshape(-1, N)
     ended = np.array([x.ended for x in samples], dtype=np.float64).reshape(-1, N)
+    prompts = [x.prompt for x in samples[::N]]              # the prompt of each row
     rows = []
     for n in ns:
-        gold = expected_best_of_n(g, s, n)                  # per prompt draw; mean +- SE over them
-        rows.append({"n": n, "kl": kl_best_of_n(n), "gold": mean_se(gold)[0], "gold_se": mean_se(gold)[1],
+        gold, se = clustered_mean_se(expected_best_of_n(g, s, n), prompts)   # per prompt draw; SE by prompt
+        rows.append({"n": n, "kl": kl_best_of_n(n), "gold": gold, "gold_se": se,
                      "rm": float(expected_best_of_n(s, s, n).mean()),
                      "eos_rate": float(expected_best_of_n(ended, s, n).mean())})
     return rows
@@ -114,6 +116,8 @@ class Config:
     seed: int = field(0, "random seed", ge=0, lt=2**32)
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
     threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
+    eval_split: str = field("test", "held-out prompts: test (reported numbers) or dev (for choices)",
+                            choices=["dev", "test"])
     eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples", ge=1,
                               le=10**6)
     temperature: float = field(1.0, "sampling temperature (plain sampling, full softmax)", ge=0.01, le=100)
@@ -137,33 +141,37 @@ def main(cfg: Config) -> dict:
     policy = build_policy(sft, device).eval()
     rm = build_value_model(rm_ckpt, device).eval()
     score_fn = rm_scorer(rm, rm_ckpt["reward_norm"], tok, cfg.no_eos_penalty, device, autocast)
-    prompts = [world.eval_prompts[i % len(world.eval_prompts)].text for i in range(cfg.eval_samples)]
+    split = world.split(cfg.eval_split)
+    prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
 
     with torch.inference_mode():
         # the same seed as train_ppo.py's report: the same SFT samples, so the SFT numbers match its summary
         sft_samples = sample_policy(policy, tok, prompts, max_new_tokens=max_new, temperature=cfg.temperature,
-                                    device=device, seed=cfg.seed + 10_000, autocast=autocast)
+                                    device=device, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000),
+                                    autocast=autocast)
         sft_scores = score_fn(sft_samples)
         best, best_scores, samples, scores = best_of_n(policy, tok, prompts, cfg.n, score_fn,
                                                        max_new_tokens=max_new, temperature=cfg.temperature,
-                                                       device=device, seed=cfg.seed + 30_000, autocast=autocast)
+                                                       device=device, seed=eval_seed(cfg.eval_split, cfg.seed + 30_000),
+                                                       autocast=autocast)
     rep_sft, rep = gold_report(world, sft_samples), gold_report(world, best)
     wr = win_rate(world, best, sft_samples, LABELER_TEMPERATURE)
     ns = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k < cfg.n] + [cfg.n]
     rows = curve(samples, scores, [g.total for g in gold_scores(world, samples)], cfg.n, ns)
     summary = {
-        "n": cfg.n, "kl_analytic": kl_best_of_n(cfg.n),
+        "split": cfg.eval_split, "n_prompts": rep["n_prompts"], "n": cfg.n, "kl_analytic": kl_best_of_n(cfg.n),
         "gold_reward_sft": rep_sft["gold_reward"], "gold_reward_sft_se": rep_sft["gold_reward_se"],
         "gold_reward_bon": rep["gold_reward"], "gold_reward_bon_se": rep["gold_reward_se"],
         "gold_reward_best": world.gold_reward_best(prompts),
         "gold_components_sft": rep_sft["gold_components"], "gold_components_bon": rep["gold_components"],
+        "gold_gain": wr["gold_diff"], "gold_gain_se": wr["gold_diff_se"],   # best-of-n - SFT, paired by prompt
         "win_rate_vs_sft": wr["win_rate"], "win_rate_vs_sft_se": wr["win_rate_se"],
         "soft_win_rate_vs_sft": wr["soft_win_rate"], "soft_win_rate_vs_sft_se": wr["soft_win_rate_se"],
         "rm_reward_sft": float(np.mean(sft_scores)), "rm_reward_bon": float(np.mean(best_scores)),
         "eos_rate_bon": rep["eos_rate"], "n_eval": len(prompts), "n_sampled": len(samples),
         "curve": rows,   # best-of-k for k <= n, estimated from the same samples (expected_best_of_n)
     }
-    print(f"best-of-{cfg.n} on {len(prompts)} held-out prompts ({len(samples)} SFT samples scored by the RM):")
+    print(f"best-of-{cfg.n} on {len(prompts)} prompts of the {cfg.eval_split} split (± are SEs clustered by prompt) ({len(samples)} SFT samples scored by the RM):")
     print(f"{'n':>5} {'KL (analytic)':>14} {'gold':>15} {'RM':>7} {'EOS':>6}")
     for r in rows:
         print(f"{r['n']:>5} {r['kl']:>14.3f} {r['gold']:>+8.3f} ± {r['gold_se']:.3f} {r['rm']:>+7.3f} "

@@ -12,6 +12,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from nano_rlhf.stats import mean_se  # noqa: F401  (re-exported: the scripts import it from here)
+
 
 class UserError(Exception):
     """Bad input from the user (a missing checkpoint, an impossible flag): printed as one line, exit code 2."""
@@ -302,12 +304,3 @@ class Timer:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.t0
-
-
-def mean_se(xs) -> tuple[float, float]:
-    """Mean and its standard error (sample std / sqrt(n))."""
-    a = np.asarray(xs, dtype=np.float64)
-    if a.size == 0:
-        return float("nan"), float("nan")
-    se = a.std(ddof=1) / math.sqrt(a.size) if a.size > 1 else float("nan")
-    return float(a.mean()), float(se)

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf.common import UserError, mean_se
+from nano_rlhf.common import UserError
 from nano_rlhf.data import left_pad
 from nano_rlhf.model import GPT, generate
+from nano_rlhf.stats import clustered_mean_se, mean_se
 from nano_rlhf.tokenizer import Tokenizer
 from nano_rlhf.world import World
 
@@ -52,17 +53,20 @@ def gold_scores(world: World, samples: list[Sample]):
 
 
 def gold_report(world: World, samples: list[Sample]) -> dict:
-    """Mean gold reward with its standard error, mean of each component, EOS rate, n."""
+    """Mean gold reward with its standard error clustered by prompt (stats.clustered_mean_se: several samples of
+    one prompt are not independent draws), the mean of each component, EOS rate, n samples over n_prompts."""
     scores = gold_scores(world, samples)
-    mean, se = mean_se([s.total for s in scores])
+    prompts = [s.prompt for s in samples]
+    mean, se = clustered_mean_se([s.total for s in scores], prompts)
     comps = {k: mean_se([s.components[k] for s in scores])[0] for k in scores[0].components}
     eos = mean_se([float(s.ended) for s in samples])
-    return {"gold_reward": mean, "gold_reward_se": se, "gold_components": comps, "eos_rate": eos[0],
-            "n": len(samples)}
+    return {"gold_reward": mean, "gold_reward_se": se, "gold_reward_se_iid": mean_se([s.total for s in scores])[1],
+            "gold_components": comps, "eos_rate": eos[0], "n": len(samples), "n_prompts": len(set(prompts))}
 
 
 def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float) -> dict:
-    """Gold-judged win rate of `ours` against `theirs`, paired by prompt (ties count half), with SEs.
+    """Gold-judged win rate of `ours` against `theirs`, paired by prompt (ties count half), with SEs clustered by
+    prompt (each sample is compared with one sample of the other policy on the same prompt).
 
     Also the soft win rate mean sigmoid((g_ours - g_theirs) / tau): the probability that the simulated labeler
     (Bradley-Terry noise, temperature tau) prefers ours, averaged.
@@ -72,9 +76,12 @@ def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float)
     g2 = np.array([s.total for s in gold_scores(world, theirs)])
     wins = (g1 > g2) + 0.5 * (g1 == g2)
     soft = 1.0 / (1.0 + np.exp(-(g1 - g2) / tau))
-    w, w_se = mean_se(wins)
-    s, s_se = mean_se(soft)
-    return {"win_rate": w, "win_rate_se": w_se, "soft_win_rate": s, "soft_win_rate_se": s_se, "n": len(g1)}
+    prompts = [s.prompt for s in ours]
+    w, w_se = clustered_mean_se(wins, prompts)
+    s, s_se = clustered_mean_se(soft, prompts)
+    d, d_se = clustered_mean_se(g1 - g2, prompts)   # the paired gold difference, ours - theirs
+    return {"win_rate": w, "win_rate_se": w_se, "soft_win_rate": s, "soft_win_rate_se": s_se,
+            "gold_diff": d, "gold_diff_se": d_se, "n": len(g1)}
 
 
 def format_component_changes(before: dict, after: dict) -> str:
@@ -156,7 +163,7 @@ def response_logprobs(model, tok: Tokenizer, samples: list[Sample], temperature:
         seq, mask = torch.cat([p_idx, r_idx], 1), torch.cat([p_mask, r_mask], 1)
         with autocast():
             logits = response_logits(model, seq, mask, p_idx.size(1))
-        lp = token_logprobs(logits, r_idx, temperature)
+        lp = token_logprobs(logits, r_idx, temperature, pad_id=tok.pad_id)   # PAD is never sampled (generate)
         out += [lp[j, :len(s.tokens)].cpu() for j, s in enumerate(chunk)]
     return out
 
@@ -177,9 +184,10 @@ def policy_report(policy, ref, rm, reward_norm: dict, tok: Tokenizer, world: Wor
     k1 = [float(kl_per_token(a, b)[0].sum()) for a, b in zip(lp, ref_lp)]
     k3 = [float(kl_per_token(a, b)[1].sum()) for a, b in zip(lp, ref_lp)]
     golds = np.array([s.total for s in gold_scores(world, samples)])
+    prompts = [s.prompt for s in samples]
     rep.update({
-        "rm_reward": mean_se(rm_scores)[0], "rm_reward_se": mean_se(rm_scores)[1],
-        "kl": mean_se(k1)[0], "kl_se": mean_se(k1)[1], "kl_k3": mean_se(k3)[0],
+        "rm_reward": float(rm_scores.mean()), "rm_reward_se": clustered_mean_se(rm_scores, prompts)[1],
+        "kl": float(np.mean(k1)), "kl_se": clustered_mean_se(k1, prompts)[1], "kl_k3": float(np.mean(k3)),
         "rm_gold_correlation": correlations(rm_scores[ended], golds[ended]),
         "response_length": float(np.mean([len(s.tokens) for s in samples])),
     })

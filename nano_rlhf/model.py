@@ -12,6 +12,7 @@ RLHF-specific parts, each small:
 Shapes: B batch, T query length, S key length (past + new), C n_embd, nh heads, hs head size, V vocab.
 """
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -128,6 +129,23 @@ class Block(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------
 # The GPT
 
+@contextmanager
+def fp32_matmul(device_type: str):
+    """Autocast off and TF32 off: the heads (logits, values) in true fp32 under bf16 autocast.
+
+    setup_runtime turns TF32 on for CUDA, and under autocast the only fp32 matmuls left are these heads; TF32
+    would round their inputs to 10 mantissa bits. Only the forward pass is guarded (its numbers are what the
+    log-probs, ratios and values are made of); the backward pass runs later, under the global setting.
+    """
+    tf32 = torch.backends.cuda.matmul.allow_tf32   # the API setup_runtime uses (torch refuses mixing old and new)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.autocast(device_type=device_type, enabled=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
 # [lesson:padding]
 def position_ids(attention_mask):
     """Positions that skip left pads: the first real token of every row is position 0.  (B, T) -> (B, T)"""
@@ -215,29 +233,50 @@ class GPT(nn.Module):
     # [/lesson:hidden_states]
 
     def forward(self, idx, attention_mask=None, cache: KVCache | None = None, pos=None):
-        """Next-token logits.  idx (B, T) -> (B, T, V)"""
-        return self.lm_head(self.hidden_states(idx, attention_mask, cache, pos))
+        """Next-token logits, fp32 even under bf16 autocast.  idx (B, T) -> (B, T, V)"""
+        h = self.hidden_states(idx, attention_mask, cache, pos)
+        # The head in full fp32: bf16 logits keep 8 significant bits, so a logit of 10 is off by up to 0.03, and
+        # two passes over the same tokens (KV-cache sampling, a full forward pass, another batch shape) round
+        # differently. PPO's ratio and DPO's log pi - log pi_ref subtract such log-probs (lessons/05-ppo.md).
+        with fp32_matmul(h.device.type):
+            return self.lm_head(h.float())
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Log-probabilities and generation
 
 # [lesson:token_logprobs]
-def token_logprobs(logits, targets, temperature: float = 1.0):
+def without_pad(logits, pad_id: int | None):
+    """The PAD column set to -inf (None: unchanged).  (..., V) -> (..., V)
+
+    PAD is padding, never a token to say, but the model still gives it a logit: generate leaves it out of the
+    distribution it samples from, and every log-prob of a sampled token must leave it out too, or the ratio
+    pi / pi_old is not 1 before the first update.
+    """
+    if pad_id is None:
+        return logits
+    return logits.masked_fill(torch.arange(logits.size(-1), device=logits.device) == pad_id, float("-inf"))
+
+
+def token_logprobs(logits, targets, temperature: float = 1.0, pad_id: int | None = None):
     """log softmax(logits / T)[target], in fp32 (also under bf16 autocast).  (B, T, V), (B, T) -> (B, T)
 
     Dividing by the sampling temperature everywhere (sampling, old, new and reference log-probs) keeps the
     ratios and the KL about the distribution the tokens were actually drawn from (Huang et al. 2023, detail 3).
+    For the same reason pad_id leaves PAD out of the softmax, as generate does; a PAD target (padding after an
+    EOS, never sampled) then gets log-prob 0, as in generate's output, instead of -inf.
     """
-    logp = F.log_softmax(logits.float() / temperature, dim=-1)
-    return logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    logp = F.log_softmax(without_pad(logits.float(), pad_id) / temperature, dim=-1)
+    lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return lp if pad_id is None else lp.masked_fill(targets == pad_id, 0.0)
 # [/lesson:token_logprobs]
 
 
-def entropy_from_logits(logits, temperature: float = 1.0):
-    """Entropy of softmax(logits / T) in nats, fp32.  (B, T, V) -> (B, T)"""
-    logp = F.log_softmax(logits.float() / temperature, dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+def entropy_from_logits(logits, temperature: float = 1.0, pad_id: int | None = None):
+    """Entropy of softmax(logits / T) in nats, fp32; pad_id as in token_logprobs.  (B, T, V) -> (B, T)"""
+    logp = F.log_softmax(without_pad(logits.float(), pad_id) / temperature, dim=-1)
+    p = logp.exp()
+    return -(p * logp.masked_fill(p == 0, 0.0)).sum(-1)   # 0 log 0 = 0 (the PAD column: p = 0, log p = -inf)
 
 
 def response_logits(model: GPT, seq, attention_mask, n_prompt: int):
@@ -271,10 +310,13 @@ def generate(model: GPT, idx, attention_mask, max_new_tokens: int, eos_id: int, 
              use_cache: bool = True) -> Generation:
     """Sample continuations of left-padded prompts idx (B, P) with attention_mask (B, P).
 
-    temperature 0 means greedy (log-probs then at temperature 1). top_k is for chatting only: RLHF sampling uses
-    the full softmax, since truncation biases log-prob ratios and the KL. With top_k the returned log-probs are
-    those of the truncated distribution actually sampled from. use_cache=False recomputes the whole context
-    every step (the baseline the KV cache is measured and tested against).
+    temperature 0 means greedy (log-probs then at temperature 1). PAD is never sampled: its logit is set to -inf
+    first, so the log-probs are those of the distribution over the other tokens (token_logprobs(..., pad_id)
+    recomputes them). top_k is for chatting only: RLHF sampling uses the full softmax, since truncation biases
+    log-prob ratios and the KL. With top_k the returned log-probs are those of the truncated distribution
+    actually sampled from. use_cache=False recomputes the whole context every step (the baseline the KV cache
+    is measured and tested against). Under autocast the cache holds k, v in the autocast dtype (bf16: half the
+    memory of fp32), the dtype the attention layers produce them in.
     """
     B, P = idx.shape
     device = idx.device
@@ -282,7 +324,9 @@ def generate(model: GPT, idx, attention_mask, max_new_tokens: int, eos_id: int, 
     if n_max < 1:
         raise ValueError(f"a prompt of {P} tokens leaves no room for a response in block_size {model.cfg.block_size}"
                          f" (max_new_tokens {max_new_tokens})")
-    cache = KVCache(model.cfg, B, P + n_max, device, next(model.parameters()).dtype) if use_cache else None
+    dtype = (torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type)
+             else next(model.parameters()).dtype)
+    cache = KVCache(model.cfg, B, P + n_max, device, dtype) if use_cache else None
     mask = attention_mask.long()
     pos = position_ids(mask)[:, -1:]                          # (B, 1) position of the last prompt token
     seq, inp = idx, idx
@@ -294,7 +338,7 @@ def generate(model: GPT, idx, attention_mask, max_new_tokens: int, eos_id: int, 
             logits = model(inp, mask, cache, pos=None if i == 0 else pos)[:, -1]   # (B, V)
         else:
             logits = model(seq, mask)[:, -1]
-        logits = logits.float() / T
+        logits = without_pad(logits.float(), pad_id) / T      # PAD is padding, never sampled
         if top_k is not None:
             kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -337,7 +381,7 @@ class ScalarHead(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, h):
-        with torch.autocast(device_type=h.device.type, enabled=False):   # values and rewards stay fp32
+        with fp32_matmul(h.device.type):   # values and rewards stay fp32 (no autocast, no TF32)
             return self.linear(h.float()).squeeze(-1)
 
     @torch.no_grad()

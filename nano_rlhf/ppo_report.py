@@ -5,6 +5,7 @@ import numpy as np
 from nano_rlhf.evaluate import format_component_changes, format_side_by_side, policy_report
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.plots import plot_curves
+from nano_rlhf.world import eval_seed
 
 
 def masked_explained_variance(values, returns, mask) -> float:
@@ -25,11 +26,11 @@ class PPOReporter:
     def __init__(self, cfg, world, tok, ref, rm, reward_norm, tau, max_new, device, autocast):
         self.cfg, self.world, self.tok, self.ref, self.rm = cfg, world, tok, ref, rm
         self.norm, self.tau, self.max_new, self.device, self.autocast = reward_norm, tau, max_new, device, autocast
-        n = len(world.eval_prompts)
-        self.prompts = [world.eval_prompts[i % n].text for i in range(cfg.eval_samples)]
+        split = world.split(cfg.eval_split)
+        self.prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
         self.metrics = MetricsLog(cfg.out_dir, "ppo")   # "iteration" and "eval" rows, on disk as they happen
-        self.sft = self._report(ref, seed=cfg.seed + 10_000)
-        print(f"SFT on {len(self.prompts)} held-out samples: gold {self.sft['gold_reward']:+.3f} "
+        self.sft = self._report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))
+        print(f"SFT on {len(self.prompts)} samples of the {cfg.eval_split} split: gold {self.sft['gold_reward']:+.3f} "
               f"± {self.sft['gold_reward_se']:.3f}, RM {self.sft['rm_reward']:+.3f}, best possible "
               f"{world.gold_reward_best(self.prompts):+.3f}")
 
@@ -40,15 +41,17 @@ class PPOReporter:
                              sft_samples=sft_samples, device=self.device, autocast=self.autocast)
 
     def evaluate(self, policy, it: int):
-        rep = self._report(policy, seed=self.cfg.seed + 20_000 + it, sft_samples=self.sft["samples"])
+        rep = self._report(policy, seed=eval_seed(self.cfg.eval_split, self.cfg.seed + 20_000 + it),
+                           sft_samples=self.sft["samples"])
         self.last = rep
         row = {"iteration": it, "gold": rep["gold_reward"], "gold_se": rep["gold_reward_se"],
                "rm": rep["rm_reward"], "rm_se": rep["rm_reward_se"], "kl": rep["kl"], "kl_se": rep["kl_se"],
                "kl_k3": rep["kl_k3"], "win_rate": rep["win_rate"], "win_rate_se": rep["win_rate_se"],
-               "soft_win_rate": rep["soft_win_rate"], "rm_gold_spearman": rep["rm_gold_correlation"]["spearman"],
+               "soft_win_rate": rep["soft_win_rate"], "gold_gain": rep["gold_diff"], "gold_gain_se": rep["gold_diff_se"],
+               "rm_gold_spearman": rep["rm_gold_correlation"]["spearman"],
                "gold_components": rep["gold_components"], "eos_rate": rep["eos_rate"], "n": rep["n"]}
         self.metrics.log("eval", **row)
-        print(f"[eval it {it:3d}] held-out n={rep['n']}: gold {rep['gold_reward']:+.3f} ± {rep['gold_reward_se']:.3f}"
+        print(f"[eval it {it:3d}] {self.cfg.eval_split} n={rep['n']}: gold {rep['gold_reward']:+.3f} ± {rep['gold_reward_se']:.3f}"
               f" | RM {rep['rm_reward']:+.3f} | KL {rep['kl']:.2f} ± {rep['kl_se']:.2f} nats | win vs SFT "
               f"{rep['win_rate']:.3f} ± {rep['win_rate_se']:.3f} | RM-gold spearman "
               f"{row['rm_gold_spearman']:.2f} | " + " ".join(f"{k} {v:+.2f}" for k, v in
@@ -79,9 +82,11 @@ class PPOReporter:
         best = self.world.gold_reward_best(self.prompts)
         gap = best - sft["gold_reward"]
         return {
+            "split": self.cfg.eval_split, "n_prompts": last["n_prompts"],
             "gold_reward_sft": sft["gold_reward"], "gold_reward_sft_se": sft["gold_reward_se"],
             "gold_reward_ppo": last["gold_reward"], "gold_reward_ppo_se": last["gold_reward_se"],
             "gold_reward_best": best, "gold_gain_fraction": (last["gold_reward"] - sft["gold_reward"]) / gap,
+            "gold_gain": last["gold_diff"], "gold_gain_se": last["gold_diff_se"],   # PPO - SFT, paired by prompt
             "gold_components_sft": sft["gold_components"], "gold_components_ppo": last["gold_components"],
             "win_rate_vs_sft": last["win_rate"], "win_rate_vs_sft_se": last["win_rate_se"],
             "soft_win_rate_vs_sft": last["soft_win_rate"], "soft_win_rate_vs_sft_se": last["soft_win_rate_se"],
@@ -114,8 +119,10 @@ class PPOReporter:
         rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
         print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
         comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_ppo"])
-        print(f"\ngold {summary['gold_reward_sft']:+.3f} -> {summary['gold_reward_ppo']:+.3f} "
-              f"± {summary['gold_reward_ppo_se']:.3f} (best {summary['gold_reward_best']:+.3f}; "
+        print(f"\n{summary['split']} split, {summary['n_eval']} samples of {summary['n_prompts']} prompts (± are SEs "
+              f"clustered by prompt; the gain's is paired): gold {summary['gold_reward_sft']:+.3f} -> "
+              f"{summary['gold_reward_ppo']:+.3f} ± {summary['gold_reward_ppo_se']:.3f}, gain "
+              f"{summary['gold_gain']:+.3f} ± {summary['gold_gain_se']:.3f} (best {summary['gold_reward_best']:+.3f}; "
               f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "
               f"win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± {summary['win_rate_vs_sft_se']:.3f} "
               f"(n={summary['n_eval']})\ncomponents: {comps}")

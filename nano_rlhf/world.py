@@ -8,16 +8,20 @@ objective and you can watch alignment -- and reward hacking -- happen.
 The world
 ---------
 Users ask three kinds of short questions (16 colours, 14 animal sounds, 10 small sums: 40
-facts), each in five phrasings (templates):
+facts), each in six phrasings (templates):
 
     colour  "What colour is the banana?"          -> " The banana is yellow."
     sound   "What does the dog say?"              -> " The dog says woof."
     sum     "What is 3 plus 4?"                   -> " 3 plus 4 is 7."
 
-For every fact ONE template is held out (rotating which, depending on the
-seed): those prompts are `eval_prompts`, the rest are `train_prompts`. So an
-eval prompt is a string never seen in training, but its fact is seen (and
-answered correctly most of the time) under the other four phrasings.
+For every fact TWO templates are held out (rotating which, depending on the
+seed): one for the **dev** split, where every choice is made (defaults,
+ablations, beta grids), one for the **test** split, where results are reported
+(`World.split("dev" | "test")`). The other four are `train_prompts`. So a
+held-out prompt is a string never seen in training, but its fact is seen (and
+answered correctly most of the time) under four other phrasings; and no
+choice ever looks at the prompts a reported number comes from. Evaluation
+seeds differ between the splits too (`eval_seed`).
 
 `World.corpus()` imitates scraped demonstrations: mostly right, sometimes
 wrong, rude, rambling, repetitive, hedging or not answering at all.
@@ -79,13 +83,15 @@ SUBJECTS = {"colour": sorted(COLOUR_FACTS), "sound": sorted(SOUND_FACTS)}
 TEMPLATES = {  # question phrasings; {s} = subject, {x} {y} = summands
     "colour": ("What colour is the {s}?", "Which colour is the {s}?",
                "Tell me the colour of the {s}.", "Do you know what colour the {s} is?",
-               "What is the colour of the {s}?"),
+               "What is the colour of the {s}?", "Name the colour of the {s}."),
     "sound": ("What sound does the {s} make?", "What does the {s} say?",
               "Which noise does the {s} make?", "Tell me the sound the {s} makes.",
-              "Do you know what the {s} says?"),
+              "Do you know what the {s} says?", "Name the sound the {s} makes."),
     "sum": ("What is {x} plus {y}?", "How much is {x} plus {y}?", "Add {x} and {y}.",
-            "What do you get if you add {x} and {y}?", "Tell me the sum of {x} and {y}."),
+            "What do you get if you add {x} and {y}?", "Tell me the sum of {x} and {y}.",
+            "Work out {x} plus {y}."),
 }
+SPLITS = ("dev", "test")   # held-out splits: choices are made on dev, results reported on test
 # Answer sentence styles: (format, is_full_sentence). Full sentences restate the
 # subject; the first full style is the one `best_response` uses.
 STYLES = {
@@ -132,6 +138,12 @@ CONCISE_FLOOR = -2.0    # keeps the total bounded: gold is in [-7, 2]
 # T=0.75 gives 0.828 (seed 0) and 0.826 (seed 1) over 19,200 pairs. On real SFT samples
 # train_rm.py measures it again as `labeler_accuracy` (0.79-0.84).
 LABELER_TEMPERATURE = 0.75
+
+
+def eval_seed(split: str, seed: int) -> int:
+    """The sampling seed of an evaluation on one split: even on dev, odd on test, so the test split never reuses a
+    seed (a set of draws) that a choice on dev has seen."""
+    return 2 * seed + (split == "test")
 
 
 @dataclass(frozen=True)
@@ -181,15 +193,23 @@ class World:
         self.facts = ([Fact("colour", s, a) for s, a in COLOUR_FACTS.items()]
                       + [Fact("sound", s, a) for s, a in SOUND_FACTS.items()]
                       + [Fact("sum", f"{x} plus {y}", str(x + y)) for x, y in SUM_PAIRS])
-        offset = random.Random(f"nano-rlhf-split-{seed}").randrange(5)
-        self.train_prompts, self.eval_prompts = [], []
+        n = len(TEMPLATES["colour"])
+        offset = random.Random(f"nano-rlhf-split-{seed}").randrange(n)
+        self.train_prompts, self.dev_prompts, self.test_prompts = [], [], []
         for i, fact in enumerate(self.facts):
             for t, template in enumerate(TEMPLATES[fact.kind]):
                 p = Prompt(format_prompt(template.format(**self._slots(fact))), fact, t)
-                # THE split: one template per fact is held out for evaluation.
-                (self.eval_prompts if t == (i + offset) % 5 else self.train_prompts).append(p)
-        self._by_text = {p.text: p for p in self.train_prompts + self.eval_prompts}
+                # THE split: per fact, template (i + offset) % 6 is test, the next one dev, the other four train
+                held = (t - i - offset) % n
+                (self.test_prompts if held == 0 else self.dev_prompts if held == 1 else self.train_prompts).append(p)
+        self._by_text = {p.text: p for p in self.train_prompts + self.dev_prompts + self.test_prompts}
         self._build_grammar()
+
+    def split(self, name: str) -> list[Prompt]:
+        """The held-out prompts of one split: "dev" (for choices) or "test" (for reported numbers), one per fact."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}: dev or test")   # internal: flags are checked by choices=
+        return self.dev_prompts if name == "dev" else self.test_prompts
 
     @staticmethod
     def _slots(fact: Fact, answer: str | None = None) -> dict[str, str]:
@@ -215,7 +235,7 @@ class World:
                                  ("non_answer", NON_ANSWERS), ("insult", INSULTS)):
             self._fixed.update({_norm(s): label for s in sentences})
         text = " ".join([*self._fixed, *NUMBERS, *ANSWERS["colour"], *ANSWERS["sound"], 
-                         *(p.text for p in self.train_prompts + self.eval_prompts),
+                         *self._by_text,
                          *(f.format(s="", a="", x="", y="") for k in STYLES for f, _ in STYLES[k]),
                          *(h.format(a="", b="") for h in HEDGES.values())])
         self.lexicon = frozenset(_norm(text).split())
@@ -289,9 +309,9 @@ class World:
         """(prompt, response) demonstrations over train_prompts, for SFT / RM / PPO."""
         return self._corpus(self.train_prompts, "corpus")
 
-    def eval_corpus(self) -> list[tuple[str, str]]:
-        """The same generator over eval_prompts (validation loss, corpus-average gold)."""
-        return self._corpus(self.eval_prompts, "eval-corpus")
+    def eval_corpus(self, split: str = "dev") -> list[tuple[str, str]]:
+        """The same generator over one held-out split's prompts (validation loss, corpus-average gold)."""
+        return self._corpus(self.split(split), f"{split}-corpus")
 
     def fact_checks(self, n: int) -> list[tuple[str, str]]:
         """n yes/no exchanges that check a stated answer, like a quiz page in pretraining text:

@@ -164,8 +164,9 @@ def test_experiments_quick_paths_run_end_to_end_and_share_their_runs(rm_chain_di
     frontier, overoptimisation = experiments()
     argv = ["--quick", "--out-dir", str(rm_chain_dir), "--work-dir", str(tmp_path)]
     f = frontier.main(frontier.parse_args(argv, frontier.__doc__, "frontier"))
-    assert [r[0] for r in f["rows"]][:4] == ["SFT", "best-of-2", "best-of-4", "best-of-8"]
-    assert all(math.isfinite(x) for r in f["rows"] for x in r[1:]) and len(f["ppo"]) == 3 and len(f["dpo"]) == 2
+    assert [r["policy"] for r in f["rows"]][:4] == ["SFT", "best-of-2", "best-of-4", "best-of-8"]
+    assert all(math.isfinite(r[k]) for r in f["rows"] for k in ("kl", "gold", "gold_se", "rm"))
+    assert len(f["ppo"]) == 3 and len(f["dpo"]) == 2 and f["split"] == "test"
     capsys.readouterr()
     o = overoptimisation.main(overoptimisation.parse_args(argv, overoptimisation.__doc__, "overoptimisation"))
     out = capsys.readouterr().out
@@ -174,6 +175,7 @@ def test_experiments_quick_paths_run_end_to_end_and_share_their_runs(rm_chain_di
         assert fit["form"] == ("bon" if name == "best-of-n" else "rl") and all(map(math.isfinite, fit["gold"][:2]))
     for png in ("frontier.png", "overoptimisation.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    assert json.loads((tmp_path / "overoptimisation.json").read_text())["fits"] == json.loads(json.dumps(o["fits"]))
 
 
 def test_gao_fits_recover_known_coefficients():

@@ -64,7 +64,9 @@ def test_sequence_logprobs_sum_the_response_tokens_and_eos_whatever_the_padding(
 
     def alone(prompt, response):    # one unpadded sequence: token t is predicted from position t - 1
         seq = torch.tensor([prompt + response])
-        logp = torch.log_softmax(model(seq)[0].float(), -1)
+        logits = model(seq)[0].float()
+        logits[:, PAD] = float("-inf")          # PAD is never a token: out of the softmax, as generate leaves it
+        logp = torch.log_softmax(logits, -1)
         return sum(float(logp[len(prompt) + i - 1, t]) for i, t in enumerate(response))
 
     for b, (p, ch, rj) in enumerate(data):

@@ -93,7 +93,7 @@ def test_sampled_logprobs_equal_a_fresh_forward_pass():
     g = generate(model, idx, mask, 12, EOS, PAD, temperature=0.7, generator=torch.Generator().manual_seed(0))
     seq = torch.cat([idx, g.tokens], 1)
     full_mask = torch.cat([mask, g.mask], 1)
-    lp = token_logprobs(response_logits(model, seq, full_mask, idx.size(1)), g.tokens, 0.7)
+    lp = token_logprobs(response_logits(model, seq, full_mask, idx.size(1)), g.tokens, 0.7, pad_id=PAD)  # as sampled
     assert torch.allclose(lp * g.mask, g.logprobs, atol=1e-5)
 
 

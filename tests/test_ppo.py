@@ -149,7 +149,7 @@ def test_kl_is_zero_at_iteration_zero(chain_dir):
     g = generate(policy, p_idx, p_mask, 16, tok.eos_id, tok.pad_id, temperature=0.7,
                  generator=torch.Generator().manual_seed(0))
     seq, attn = torch.cat([p_idx, g.tokens], 1), torch.cat([p_mask, g.mask], 1)
-    ref_lp = token_logprobs(response_logits(ref, seq, attn, p_idx.size(1)), g.tokens, 0.7) * g.mask
+    ref_lp = token_logprobs(response_logits(ref, seq, attn, p_idx.size(1)), g.tokens, 0.7, tok.pad_id) * g.mask
     k1, k3 = kl_per_token(g.logprobs, ref_lp)
     assert float((k1 * g.mask).sum(1).abs().max()) < 1e-4 and float((k3 * g.mask).sum(1).max()) < 1e-6
 

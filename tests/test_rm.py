@@ -40,13 +40,13 @@ def test_a_few_steps_on_a_toy_batch_raise_the_margin():
 def test_skill_is_the_way_from_chance_to_the_ceiling_with_a_bootstrap_se():
     rm = np.array([1, 1, 1, 0, 0.5, 1, 0, 1])        # the RM agrees with 5.5 of 8 labels
     gold = np.array([1, 1, 1, 1, 0, 1, 1, 1])        # gold agrees with 7 of 8
-    skill, _ = train_rm.skill_vs_ceiling(rm, gold)
+    skill, _ = train_rm.skill_vs_ceiling(rm, gold, range(8))
     assert skill == pytest.approx((5.5 / 8 - 0.5) / (7 / 8 - 0.5))
     # large sample: the bootstrap SE matches the delta method's for a ratio of two correlated means
     rng = np.random.default_rng(1)
     gold = (rng.random(4000) < 0.8).astype(float)
     rm = np.where(rng.random(4000) < 0.85, gold, 1 - gold)
-    s, se = train_rm.skill_vs_ceiling(rm, gold)
+    s, se = train_rm.skill_vs_ceiling(rm, gold, range(4000))   # every pair its own prompt
     a, b = rm - 0.5, gold - 0.5                      # skill = mean(a) / mean(b)
     grad = np.array([1 / b.mean(), -a.mean() / b.mean() ** 2])
     delta_se = float(np.sqrt(grad @ np.cov(np.stack([a, b])) @ grad / len(a)))
@@ -129,10 +129,13 @@ def test_rm_limits_sorts_responses_the_way_gold_reads_them():
 def test_rm_limits_pair_metrics_match_a_hand_count():
     from nano_rlhf.world import World
     world, limits = World(0), rm_limits()
-    p = next(q for q in world.eval_prompts if q.fact.kind == "colour")
+    from nano_rlhf.tokenizer import train_bpe
+    p = next(q for q in world.test_prompts if q.fact.kind == "colour")
     right, wrong = " " + world.best_response(p.text).split(". ")[0] + ".", " I do not know. Are you dumb?"
-    groups = [(p.text, [right, wrong], [(0, 1)]), (p.text, [right, wrong], [(1, 0)])]   # one label each way
-    m = limits.pair_metrics(world, groups, np.array([1.0, 0.0]), np.array([0.0, 1.0]))   # chosen, rejected
+    tok = train_bpe([p.text + right + wrong], 270)
+    groups = [train_rm.encode_group(tok, p.text, [right, wrong], [(0, 1)]),   # one label each way
+              train_rm.encode_group(tok, p.text, [right, wrong], [(1, 0)])]
+    m = limits.pair_metrics(world, tok, groups, np.array([1.0, 0.0]), np.array([0.0, 1.0]))   # chosen, rejected
     # the RM prefers `right` both times: agrees with the first label only; gold (right > wrong) does the same
     assert (m["n"], m["val_accuracy"], m["labeler_accuracy"], m["gold_order_accuracy"]) == (2, 0.5, 0.5, 1.0)
 

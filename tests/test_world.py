@@ -57,10 +57,10 @@ def test_world_shape(world, corpus):
     assert kinds["colour"] >= 16 and kinds["sound"] >= 14 and kinds["sum"] >= 10
     assert all(len(TEMPLATES[k]) >= 4 for k in KINDS)
     assert 150 <= len(world.train_prompts) <= 600
-    assert len(world.eval_prompts) >= 40
+    assert len(world.dev_prompts) == len(world.test_prompts) == len(world.facts)
     assert 2000 <= len(corpus) <= 6000
     assert all(p.text.startswith("User: ") and p.text.endswith("\nAssistant:")
-               for p in world.train_prompts + world.eval_prompts)
+               for p in world.train_prompts + world.dev_prompts + world.test_prompts)
     assert all(r.startswith(" ") and not r.startswith("  ") for _, r in corpus)
     lengths = sorted(len(r.split()) for _, r in corpus)
     assert 4 <= lengths[len(lengths) // 2] <= 20           # typically 4-20 words
@@ -83,27 +83,47 @@ def test_corpus_has_mixed_quality(corpus):
 
 def test_determinism():
     a, b, c = World(0), World(0), World(1)
-    assert a.corpus() == b.corpus() and a.eval_corpus() == b.eval_corpus()
-    assert [p.text for p in a.eval_prompts] == [p.text for p in b.eval_prompts]
+    assert a.corpus() == b.corpus() and a.eval_corpus("test") == b.eval_corpus("test")
+    assert [p.text for p in a.test_prompts] == [p.text for p in b.test_prompts]
+    assert a.eval_corpus("dev") != a.eval_corpus("test")
     assert a.corpus() != c.corpus()
     p = a.train_prompts[0]
     assert (a.sample_response(p, random.Random(5)) == b.sample_response(p, random.Random(5)))
 
 
 # ----------------------------------------------------------------------------- split
-def test_split_disjoint_and_rotating(world):
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_split_is_four_train_one_dev_one_test_phrasing_per_fact_rotating(seed):
+    world = World(seed)
     train = {p.text for p in world.train_prompts}
-    evals = [p.text for p in world.eval_prompts]
-    assert not train & set(evals) and len(set(evals)) == len(evals)
-    # exactly one eval prompt per fact, the fact's other phrasings are in train
-    assert collections.Counter(p.fact for p in world.eval_prompts) == collections.Counter(world.facts)
+    dev, test = [p.text for p in world.split("dev")], [p.text for p in world.split("test")]
+    assert not train & set(dev) and not train & set(test) and not set(dev) & set(test)
+    assert len(set(dev)) == len(dev) and len(set(test)) == len(test)
+    # per fact: exactly one dev and one test phrasing, and four training ones (all six templates used once)
+    for held in (world.dev_prompts, world.test_prompts):
+        assert collections.Counter(p.fact for p in held) == collections.Counter(world.facts)
     per_fact = collections.Counter(p.fact for p in world.train_prompts)
-    assert all(per_fact[f] == len(TEMPLATES[f.kind]) - 1 for f in world.facts)
-    # the held-out template rotates: every template is held out for some fact
+    assert all(len(TEMPLATES[f.kind]) == 6 and per_fact[f] == 4 for f in world.facts)
+    for f in world.facts:
+        used = [p.template for p in world.train_prompts + world.dev_prompts + world.test_prompts if p.fact == f]
+        assert sorted(used) == list(range(6))
+    # the held-out templates rotate: every template is held out, on each split, for some fact
     for kind in KINDS:
-        held = {p.template for p in world.eval_prompts if p.fact.kind == kind}
-        assert held == set(range(len(TEMPLATES[kind])))
-    assert world.fact_of(world.eval_prompts[0].text) == world.eval_prompts[0].fact
+        for held in (world.dev_prompts, world.test_prompts):
+            assert {p.template for p in held if p.fact.kind == kind} == set(range(len(TEMPLATES[kind])))
+    assert world.fact_of(world.test_prompts[0].text) == world.test_prompts[0].fact
+    with pytest.raises(ValueError):
+        world.split("train")
+
+
+def test_evaluation_seeds_never_overlap_between_the_splits():
+    from nano_rlhf.world import eval_seed
+    dev = {eval_seed("dev", s) for s in range(5000)}
+    test = {eval_seed("test", s) for s in range(5000)}
+    assert not dev & test and len(dev) == len(test) == 5000
+
+
+def test_prompts_from_outside_the_world_have_no_fact(world):
     assert world.fact_of(format_prompt("What colour is the moon?")) is None
     with pytest.raises(KeyError):
         world.gold_reward(format_prompt("What colour is the moon?"), " White.")
@@ -128,7 +148,7 @@ def test_every_eval_fact_is_taught_in_train_corpus(seed):
     by_fact = collections.defaultdict(list)
     for prompt, response in w.corpus():
         by_fact[w.fact_of(prompt)].append(response)
-    for p in w.eval_prompts:
+    for p in w.dev_prompts + w.test_prompts:
         said = [_stated(p.fact, r, answers) for r in by_fact[p.fact]]
         right = sum(s == {p.fact.answer} for s in said)
         wrong = collections.Counter(a for s in said if len(s) == 1 and s != {p.fact.answer} for a in s)
@@ -143,7 +163,7 @@ def test_fact_checks_judge_the_stated_answer(world):
     truth = set(COLOUR_FACTS.items()) | set(SOUND_FACTS.items())
     checks = world.fact_checks(400)
     assert checks == world.fact_checks(400) and len(checks) == 400
-    prompts = {p.text for p in world.train_prompts + world.eval_prompts}
+    prompts = {p.text for p in world.train_prompts + world.dev_prompts + world.test_prompts}
     answers = collections.Counter()
     for prompt, reply in checks:
         sentence = re.match(r"User: Is this right\? (.*)\nAssistant:$", prompt).group(1)
@@ -278,11 +298,11 @@ def test_gold_total_is_sum(corpus_gold):
 
 def test_best_response_beats_corpus(world, corpus, corpus_gold):
     best = {p.text: gold(world, p.text, world.best_response(p.text)).total
-            for p in world.train_prompts + world.eval_prompts}
+            for p in world.train_prompts + world.dev_prompts + world.test_prompts}
     assert all(b == pytest.approx(2.0) for b in best.values())
     assert all(g.total <= best[p] + 1e-9 for (p, _), g in zip(corpus, corpus_gold))
-    assert all(gold(world, p, r).total <= best[p] + 1e-9 for p, r in world.eval_corpus())
-    assert world.gold_reward_best(p.text for p in world.eval_prompts) == pytest.approx(2.0)
+    assert all(gold(world, p, r).total <= best[p] + 1e-9 for s in ("dev", "test") for p, r in world.eval_corpus(s))
+    assert world.gold_reward_best(p.text for p in world.test_prompts) == pytest.approx(2.0)
 
 
 def _means(golds):
@@ -301,8 +321,9 @@ def test_balance_and_headroom(seed, world, corpus_gold):
     for c in COMPONENTS:   # no single component is worth more than 40% of the gap
         assert best_c[c] - mean_c[c] <= 0.4 * gap, (c, best_c[c] - mean_c[c], gap)
     # the eval corpus has the same character
-    _, eval_mean = _means([w.gold_reward(p, r) for p, r in w.eval_corpus()])
-    assert abs(eval_mean - mean_total) < 0.3
+    for split in ("dev", "test"):
+        _, eval_mean = _means([w.gold_reward(p, r) for p, r in w.eval_corpus(split)])
+        assert abs(eval_mean - mean_total) < 0.3
 
 
 # ----------------------------------------------------------------------------- labeler

@@ -33,7 +33,7 @@ from nano_rlhf.common import (ArgumentParser, Timer, UserError, bounded, out_dir
                               setup_runtime, with_preset)
 from nano_rlhf.evaluate import gold_scores  # noqa: E402
 from nano_rlhf.files import read_json, write_json  # noqa: E402
-from nano_rlhf.world import World  # noqa: E402
+from nano_rlhf.world import World, eval_seed  # noqa: E402
 
 NS = (1, 2, 4, 8, 16, 32, 64)
 EVAL_INTERVAL = 4    # PPO evaluations every 4 iterations: the history is a curve (overoptimisation.py plots it)
@@ -74,10 +74,15 @@ def parse_args(argv, doc: str, name: str):
                                               f"<work-dir>/{name}.png with --quick)")
     ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
                     help="CPU threads for every run (0: torch's default)")
+    ap.add_argument("--eval-split", choices=["dev", "test"], default="test",
+                    help="held-out prompts of every report: test (reported numbers) or dev (for choices, such as "
+                         "the beta grids)")
     args = ap.parse_args(argv)
     args.work_dir = args.work_dir or f"{args.out_dir}/experiments"
     args.png = args.png or (f"{args.work_dir}/{name}.png" if args.quick else str(HERE / f"{name}.png"))
-    if problem := out_dir_problem(args.work_dir, "--work-dir") or output_problem(args.png, "--png"):
+    args.json = str(Path(args.png).with_suffix(".json"))    # the numbers behind the plot (the lessons quote them)
+    if problem := (out_dir_problem(args.work_dir, "--work-dir") or output_problem(args.png, "--png")
+                   or output_problem(args.json, "--png's .json")):
         ap.error(problem)
     return args
 
@@ -102,8 +107,8 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
     import train_ppo
     module = {"ppo": train_ppo, "dpo": train_dpo}[stage]
     preset = "test" if args.quick else "default"
-    d = Path(args.work_dir) / run_name(stage, overrides)
-    stamp = {"chain": ids, "preset": preset, "overrides": overrides}
+    d = Path(args.work_dir) / args.eval_split / run_name(stage, overrides)
+    stamp = {"chain": ids, "preset": preset, "overrides": overrides, "split": args.eval_split}
     summary_file, stamp_file = d / f"{stage}_summary.json", d / "experiment.json"
     cached = read_json(summary_file) if read_json(stamp_file) == stamp else None
     if usable_summary(stage, cached):             # missing, damaged or from other settings: train again
@@ -113,10 +118,12 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
     for f in ("sft.pt", "rm.pt", "preferences.jsonl", "preferences.meta.json"):
         if Path(args.out_dir, f).exists():
             shutil.copyfile(Path(args.out_dir, f), d / f)
-    print(f"[{d.name}] training: python train_{stage}.py --preset {preset} --out-dir {d} " +
+    print(f"[{d.name}] training: python train_{stage}.py --preset {preset} --out-dir {d} --eval-split "
+          f"{args.eval_split} " +
           " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()))
     t = Timer()
-    cfg = with_preset(module.Config, module.PRESETS, preset, out_dir=str(d), threads=args.threads, **overrides)
+    cfg = with_preset(module.Config, module.PRESETS, preset, out_dir=str(d), threads=args.threads,
+                      eval_split=args.eval_split, **overrides)
     summary = module.main(cfg)
     write_json(str(stamp_file), stamp)
     print(f"[{d.name}] done in {t():.0f}s")
@@ -133,8 +140,8 @@ def bon_curve(args, ids: dict, ns=NS) -> dict:
     N = 8 if args.quick else max(ns)
     ns = [n for n in ns if n <= N]
     reps = 1 if args.quick else 3                 # each held-out prompt 3 times (120 prompts x 64 samples)
-    path = Path(args.work_dir) / "bon_curve.json"
-    stamp = {"chain": ids, "N": N, "reps": reps, "ns": ns}
+    path = Path(args.work_dir) / f"bon_curve_{args.eval_split}.json"
+    stamp = {"chain": ids, "N": N, "reps": reps, "ns": ns, "split": args.eval_split}
     cached = read_json(path)                      # missing, damaged or from other settings: sample again
     if (numbers(cached, ("n_samples",)) and cached.get("stamp") == stamp and isinstance(cached.get("rows"), list)
             and len(cached["rows"]) == len(ns) and all(numbers(r, ("n", "kl", "gold", "gold_se", "rm"))
@@ -146,11 +153,12 @@ def bon_curve(args, ids: dict, ns=NS) -> dict:
     sft, rm_ckpt = load_checkpoint(f"{args.out_dir}/sft.pt", "sft"), load_checkpoint(f"{args.out_dir}/rm.pt", "rm")
     tok, world = load_tokenizer(sft), World(sft["config"]["world_seed"])
     policy, rm = build_policy(sft, device).eval(), build_value_model(rm_ckpt, device).eval()
-    prompts = [p.text for p in world.eval_prompts] * reps
+    prompts = [p.text for p in world.split(args.eval_split)] * reps
     prompts = prompts[:8] if args.quick else prompts
     score_fn = bon.rm_scorer(rm, rm_ckpt["reward_norm"], tok, -2.0, device, autocast)
     with torch.inference_mode():
-        _, _, samples, scores = bon.best_of_n(policy, tok, prompts, N, score_fn, seed=30_000, device=device,
+        _, _, samples, scores = bon.best_of_n(policy, tok, prompts, N, score_fn, seed=eval_seed(args.eval_split, 30_000),
+                                              device=device,
                                               max_new_tokens=sft["config"]["max_new_tokens"], autocast=autocast)
     rows = bon.curve(samples, scores, [g.total for g in gold_scores(world, samples)], N, ns)
     out = {"stamp": stamp, "rows": rows, "n_samples": len(samples), "seconds": t()}
@@ -182,7 +190,7 @@ def main(args) -> dict:
              for b, s in ppo.items()]
     rows += [(f"DPO beta={b}", s["kl"], s["gold_reward_dpo"], s["gold_reward_dpo_se"], s["rm_reward_dpo"])
              for b, s in dpo.items()]
-    print(f"\nheld-out reward against KL(pi || pi_SFT) (SFT and best-of-n: {curve['n_samples']} samples; PPO and "
+    print(f"\n{args.eval_split} split: reward against KL(pi || pi_SFT), ± SE clustered by prompt (SFT and best-of-n: {curve['n_samples']} samples; PPO and "
           f"DPO: their final report)\n{'policy':<16}{'KL (nats)':>10}{'gold':>17}{'RM':>8}")
     for name, kl, g, se, r in rows:
         print(f"{name:<16}{kl:>10.3f}{g:>+10.3f} ± {se:.3f}{r:>+8.3f}")
@@ -208,8 +216,11 @@ def main(args) -> dict:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     save_figure(fig, args.png)
-    print(f"\nwrote {args.png} in {timer():.0f}s")
-    return {"rows": rows, "bon": curve, "ppo": ppo, "dpo": dpo}
+    out = {"split": args.eval_split, "rows": [dict(zip(("policy", "kl", "gold", "gold_se", "rm"), r)) for r in rows],
+           "n_bon_samples": curve["n_samples"]}
+    write_json(args.json, out)
+    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
+    return {**out, "bon": curve, "ppo": ppo, "dpo": dpo}
 
 
 if __name__ == "__main__":

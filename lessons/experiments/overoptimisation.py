@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 
 import train_ppo  # noqa: E402
 from nano_rlhf.common import Timer, run_cli  # noqa: E402
+from nano_rlhf.files import write_json  # noqa: E402
 
 
 def fit(d, r, form: str):
@@ -97,8 +98,11 @@ def main(args) -> dict:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     save_figure(fig, args.png)
-    print(f"\nwrote {args.png} in {timer():.0f}s")
-    return {"series": series, "fits": fits}
+    out = {"split": args.eval_split, "fits": fits,
+           "series": {k: dict(zip(("form", "d", "gold", "rm", "labels"), v)) for k, v in series.items()}}
+    write_json(args.json, out)
+    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
+    return out
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer  # noqa: E402
 from nano_rlhf.common import (ArgumentParser, Timer, cosine_lr, make_optimizer, run_cli, set_lr,  # noqa: E402
                               setup_runtime)
-from nano_rlhf.world import ANSWERS, STYLES, World  # noqa: E402
+from nano_rlhf.world import ANSWERS, STYLES, World, eval_seed  # noqa: E402
 
 
 def parse_args(argv):
@@ -46,24 +46,26 @@ def parse_args(argv):
                     help="CPU intra-op threads (0: torch's default)")
     ap.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0,   # numpy's seeds stop at 2**32 - 1
                     help="the seed train_rm.py ran with (its held-out pairs)")
+    ap.add_argument("--eval-split", choices=["dev", "test"], default="test",
+                    help="held-out prompts: test (reported numbers) or dev (for choices)")
     return ap.parse_args(argv)
 
 
-def pair_metrics(world, groups, rc, rr) -> dict:
+def pair_metrics(world, tok, groups, rc, rr) -> dict:
     """train_rm.py's held-out report (accuracy, ceiling, skill, gold order) for these pairs, and their number."""
-    pairs = train_rm.pairs_of(groups)
+    pairs = train_rm.pairs_of(groups, tok)
     return {"n": len(pairs), **train_rm.held_out_metrics(world, pairs, rc, rr)}
 
 
-def corpus_pairs(world, n: int, seed: int):
+def corpus_pairs(world, tok, prompts, n: int, seed: int):
     """Pairs of two distinct fresh corpus draws per held-out prompt, labelled by the simulated human."""
     rng, label_rng, groups = random.Random(seed), random.Random(seed + 1), []
     for i in range(n):
-        prompt = world.eval_prompts[i % len(world.eval_prompts)]
+        prompt = prompts[i % len(prompts)]
         a, b = world.sample_response(prompt, rng), world.sample_response(prompt, rng)
         if a != b:
             pick = world.label(prompt.text, a, b, label_rng)
-            groups.append((prompt.text, [a, b], [(0, 1) if pick == 0 else (1, 0)]))
+            groups.append(train_rm.encode_group(tok, prompt.text, [a, b], [(0, 1) if pick == 0 else (1, 0)]))
     return groups
 
 
@@ -84,10 +86,10 @@ def response_kind(world, prompt: str, response: str) -> str:
     return "clean"
 
 
-def by_pair_kind(world, groups, rc, rr) -> dict:
+def by_pair_kind(world, tok, groups, rc, rr) -> dict:
     """Gold-order accuracy of the RM per pair group (gold ties left out): {group: (n, accuracy)}."""
     hits = {}
-    for (p, c, r), x, y in zip(train_rm.pairs_of(groups), rc, rr):
+    for (p, c, r), x, y in zip(train_rm.pairs_of(groups, tok), rc, rr):
         gc, gr = world.gold_reward(p, c).total, world.gold_reward(p, r).total
         if gc != gr:
             kinds = {response_kind(world, p, c), response_kind(world, p, r)}
@@ -101,17 +103,18 @@ def candidates(fact) -> list[str]:
 
 
 @torch.no_grad()
-def fact_probe(rm, tok, world, device, autocast) -> dict:
+def fact_probe(rm, tok, world, prompts, device, autocast) -> dict:
     """Per kind: the fraction of held-out prompts whose right answer gets the RM's top score, among the same
     full-sentence answer with every candidate; and chance, 1 / number of candidates."""
     rm.eval()
     top, chance = {}, {}
-    for prompt in world.eval_prompts:
+    for prompt in prompts:
         fact = prompt.fact
         cands = candidates(fact)
         responses = [" " + world.answer_sentence(fact, a, 0) for a in cands]
         comparisons = [(i, 0) for i in range(len(cands))]     # "chosen" i: the scores come back in candidate order
-        scores, _ = train_rm.comparison_rewards(rm, tok, [(prompt.text, responses, comparisons)], device, autocast)
+        group = train_rm.encode_group(tok, prompt.text, responses, comparisons)
+        scores, _ = train_rm.comparison_rewards(rm, tok, [group], device, autocast)
         top.setdefault(fact.kind, []).append(cands[int(scores.argmax())] == fact.answer)
         chance[fact.kind] = 1 / len(cands)
     return {k: {"top1": float(np.mean(v)), "n": len(v), "chance": chance[k]} for k, v in top.items()}
@@ -135,7 +138,7 @@ def train_on_focused_pairs(sft, tok, world, steps: int, device, autocast, seed: 
                        [fact.answer, rng.choice([a for a in candidates(fact) if a != fact.answer])])
             pair = [" " + world.answer_sentence(fact, a, style) for a in answers]
             pick = world.label(prompt.text, pair[0], pair[1], label_rng)
-            groups.append((prompt.text, pair, [(0, 1) if pick == 0 else (1, 0)]))
+            groups.append(train_rm.encode_group(tok, prompt.text, pair, [(0, 1) if pick == 0 else (1, 0)]))
         set_lr(opt, cosine_lr(step, steps, 1e-3, min(20, steps // 5)))
         loss = train_rm.bt_loss(*train_rm.comparison_rewards(rm, tok, groups, device, autocast))
         opt.zero_grad(set_to_none=True)
@@ -156,12 +159,16 @@ def main(args) -> dict:
     out = {}
 
     # 1. pair source: train_rm.py's own held-out pairs (same seed, same count) and corpus pairs
-    sft_groups, _ = train_rm.sample_comparisons(policy, tok, world, [p.text for p in world.eval_prompts], n_pairs, 2,
-                                                1.0, sft["config"]["max_new_tokens"], device, autocast, args.seed + 1)
+    split = world.split(args.eval_split)
+    sft_groups, _ = train_rm.sample_comparisons(policy, tok, world, [p.text for p in split], n_pairs, 2, 1.0,
+                                                sft["config"]["max_new_tokens"], device, autocast,
+                                                eval_seed(args.eval_split, args.seed + 1))
     sft_scores = train_rm.comparison_scores(rm, tok, sft_groups, device, autocast)
-    cor_groups = corpus_pairs(world, n_pairs, args.seed + 5)
-    out["pairs"] = {"SFT samples": pair_metrics(world, sft_groups, *sft_scores),
-                    "corpus draws": pair_metrics(world, cor_groups,
+    cor_groups = corpus_pairs(world, tok, split, n_pairs, eval_seed(args.eval_split, args.seed + 5))
+    cor_groups, _ = train_rm.fit_groups(tok, cor_groups, policy.cfg.block_size)   # a long corpus draw may not fit
+    out["split"] = args.eval_split
+    out["pairs"] = {"SFT samples": pair_metrics(world, tok, sft_groups, *sft_scores),
+                    "corpus draws": pair_metrics(world, tok, cor_groups,
                                                  *train_rm.comparison_scores(rm, tok, cor_groups, device, autocast))}
     print(f"1. the same RM on held-out pairs from two sources ({timer():.0f}s)")
     for name, m in out["pairs"].items():
@@ -170,17 +177,17 @@ def main(args) -> dict:
               f"gold order {m['gold_order_accuracy']:.3f}")
 
     # 2. what the SFT pairs contain
-    out["sft_pairs_by_kind"] = by_pair_kind(world, sft_groups, *sft_scores)
+    out["sft_pairs_by_kind"] = by_pair_kind(world, tok, sft_groups, *sft_scores)
     print("2. gold-order accuracy on the SFT pairs, by what they contain (gold ties left out)")
     for k, (n, acc) in out["sft_pairs_by_kind"].items():
         print(f"   {k:12s} n={n:4d}  {acc:.3f} ± {np.sqrt(acc * (1 - acc) / n):.3f}")
 
     # 3. and 4. the fact probe, on the trained RM and on one trained on focused comparisons
-    out["fact_probe"] = {"train_rm.py's RM": fact_probe(rm, tok, world, device, autocast)}
+    out["fact_probe"] = {"train_rm.py's RM": fact_probe(rm, tok, world, split, device, autocast)}
     steps = 10 if args.quick else 600
     for blind, name in ((False, "right vs wrong"), (True, "blind pairs")):
         focused = train_on_focused_pairs(sft, tok, world, steps, device, autocast, args.seed, blind)
-        out["fact_probe"][f"{name} ({steps} steps)"] = fact_probe(focused, tok, world, device, autocast)
+        out["fact_probe"][f"{name} ({steps} steps)"] = fact_probe(focused, tok, world, split, device, autocast)
     print(f"3-4. right answer scored highest among all candidates, held-out prompts ({timer():.0f}s)")
     for name, probe in out["fact_probe"].items():
         print(f"   {name:28s} " + "  ".join(f"{k} {v['top1']:.2f} (n={v['n']}, chance {v['chance']:.2f})"
