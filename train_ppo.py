@@ -8,8 +8,8 @@
 Objective: maximise  E_{x ~ prompts, y ~ pi(.|x)} [ R(x, y) ]  -  beta * KL( pi(.|x) || pi_SFT(.|x) ).
 Four models: the policy pi (trained, starts as SFT), the reference pi_SFT (frozen), the reward model R (frozen)
 and the critic V (trained, starts as a copy of the RM). One iteration:
-  1. rollout   sample responses to a batch of prompts with the KV cache, keeping each token's log-prob
-  2. score     reference log-probs, critic values and the RM score at the EOS
+  1. rollout   sample responses to a batch of prompts with the KV cache
+  2. score     old and reference log-probs (one full forward pass each), critic values and the RM score at the EOS
   3. reward    per-token reward -beta * (log pi - log pi_SFT), plus the RM score on the last token
   4. advantage GAE(gamma, lambda) backwards over the response; returns = advantages + values
   5. update    a few epochs of clipped-surrogate (policy) and clipped value (critic) steps on minibatches

@@ -232,7 +232,7 @@ def held_out_metrics(world, pairs, rc, rr, n_boot: int = 1000) -> dict:
             "labeler_accuracy": accuracy(gc, gr),   # how often gold itself agrees with the noisy labels: the ceiling
             "skill_vs_ceiling": skill, "skill_se": skill_se,
             "gold_order_accuracy": float(np.mean((rc[strict] > rr[strict]) == (gc[strict] > gr[strict]))),
-            "n_prompts": len(set(prompts))}
+            "n_eval_prompts": len(set(prompts))}
 # [/lesson:ceiling]
 
 
@@ -365,7 +365,7 @@ def main(cfg: Config) -> dict:
         "train_seconds": train_seconds,
     }
     h = held_out
-    print(f"\n{cfg.eval_split} split, n = {len(val_pairs)} pairs over {h['n_prompts']} prompts (± are SEs by "
+    print(f"\n{cfg.eval_split} split, n = {len(val_pairs)} pairs over {h['n_eval_prompts']} prompts (± are SEs by "
           f"prompt): accuracy {h['val_accuracy']:.3f} ± {h['val_accuracy_se']:.3f} vs the labeler's ceiling "
           f"{h['labeler_accuracy']:.3f} (skill {h['skill_vs_ceiling']:.2f} ± {h['skill_se']:.2f} of the way from "
           f"chance to the ceiling)")

@@ -14,33 +14,80 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = {"sft": "lessons/results/sft.json", "rm": "lessons/results/rm.json", "ppo": "lessons/results/ppo.json",
-           "ppo1": "lessons/results/ppo_seed1.json", "ppo2": "lessons/results/ppo_seed2.json",
-           "dpo": "lessons/results/dpo.json", "bon": "lessons/results/bon.json",
-           "frontier": "lessons/experiments/frontier.json"}
+SOURCES = {   # name: (summary file, the split its numbers are on)
+    "sft": ("lessons/results/sft.json", "test"), "rm": ("lessons/results/rm.json", "test"),
+    "ppo": ("lessons/results/ppo.json", "test"), "ppo1": ("lessons/results/ppo_seed1.json", "test"),
+    "ppo2": ("lessons/results/ppo_seed2.json", "test"), "dpo": ("lessons/results/dpo.json", "test"),
+    "bon": ("lessons/results/bon.json", "test"),
+    **{f"abl_{n}": (f"lessons/results/ablations/{n}.json", "dev")   # lesson 5's ablations: choices, so dev
+       for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")},
+}
 FIELD = re.compile(r"\{(\w+)\.([\w.]+):([^}]*)\}")
 
 CLAIMS = {
     "README.md": [
-        "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f}",
-        "EOS rate {sft.eos_rate:.2f}",
+        "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} on the 40 test prompts (its corpus "
+        "{sft.corpus_gold_reward:+.2f}, best {sft.gold_reward_best:+.2f}), EOS rate {sft.eos_rate:.2f}",
         "held-out accuracy {rm.val_accuracy:.2f} ± {rm.val_accuracy_se:.2f} against a labeler ceiling of "
         "{rm.labeler_accuracy:.2f} (skill {rm.skill_vs_ceiling:.2f} ± {rm.skill_se:.2f}); Spearman "
-        "{rm.gold_correlation.spearman:.2f}",
-        "gold {ppo.gold_reward_sft:+.2f} → {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f}",
-        "KL {ppo.kl:.1f} nats, win rate vs SFT {ppo.win_rate_vs_sft:.2f} ± {ppo.win_rate_vs_sft_se:.2f}",
-        "| 0 | {ppo.gold_reward_sft:+.2f} → {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f} | "
-        "{ppo.gold_gain:+.2f} ± {ppo.gold_gain_se:.2f} | {ppo.kl:.2f} | {ppo.win_rate_vs_sft:.3f} ± "
-        "{ppo.win_rate_vs_sft_se:.3f} |",
-        "| 1 | {ppo1.gold_reward_sft:+.2f} → {ppo1.gold_reward_ppo:+.2f} ± {ppo1.gold_reward_ppo_se:.2f} | "
-        "{ppo1.gold_gain:+.2f} ± {ppo1.gold_gain_se:.2f} | {ppo1.kl:.2f} | {ppo1.win_rate_vs_sft:.3f} ± "
-        "{ppo1.win_rate_vs_sft_se:.3f} |",
-        "| 2 | {ppo2.gold_reward_sft:+.2f} → {ppo2.gold_reward_ppo:+.2f} ± {ppo2.gold_reward_ppo_se:.2f} | "
-        "{ppo2.gold_gain:+.2f} ± {ppo2.gold_gain_se:.2f} | {ppo2.kl:.2f} | {ppo2.win_rate_vs_sft:.3f} ± "
-        "{ppo2.win_rate_vs_sft_se:.3f} |",
+        "{rm.gold_correlation.spearman:.2f} with gold",
+        "gold {ppo.gold_reward_sft:+.2f} → {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f} "
+        "({ppo.gold_gain_fraction:.0%} of the gap to the best closed), KL {ppo.kl:.1f} nats, win rate vs SFT "
+        "{ppo.win_rate_vs_sft:.2f} ± {ppo.win_rate_vs_sft_se:.2f}",
+        "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} over 1,000 samples of the 40 test prompts against a "
+        "corpus average of {sft.corpus_gold_reward:+.2f} ± {sft.corpus_gold_reward_se:.2f}",
+        "accuracy {rm.val_accuracy:.3f} ± {rm.val_accuracy_se:.3f} against the labeler ceiling {rm.labeler_accuracy:.3f}",
+        "skill {rm.skill_vs_ceiling:.2f} ± {rm.skill_se:.2f} of the way from chance to the ceiling",
+        "{rm.gold_order_accuracy:.2f} against the noiseless gold order; Spearman {rm.gold_correlation.spearman:.2f} "
+        "± {rm.gold_correlation.spearman_se:.2f}",
+        "({rm.n_pairs:,} comparisons)",
+        "On {rm.n_val_pairs:,} pairs of the 40 test prompts",
+    ] + [
+        f"| {i} | {{{f}.gold_reward_sft:+.2f}} → {{{f}.gold_reward_ppo:+.2f}} ± {{{f}.gold_reward_ppo_se:.2f}} | "
+        f"{{{f}.gold_gain:+.2f}} ± {{{f}.gold_gain_se:.2f}} | {{{f}.gold_gain_fraction:.0%}} | {{{f}.kl:.2f}} | "
+        f"{{{f}.win_rate_vs_sft:.3f}} ± {{{f}.win_rate_vs_sft_se:.3f}} |" for i, f in enumerate(("ppo", "ppo1", "ppo2"))
+    ] + [
         "DPO (β = 0.3, one epoch) reaches gold {dpo.gold_reward_dpo:+.2f} ± {dpo.gold_reward_dpo_se:.2f} at KL "
-        "{dpo.kl:.2f} nats",
-        "Best-of-16 reaches {bon.gold_reward_bon:+.2f} ± {bon.gold_reward_bon_se:.2f}",
+        "{dpo.kl:.2f} nats (gain {dpo.gold_gain:+.2f} ± {dpo.gold_gain_se:.2f} paired, win rate "
+        "{dpo.win_rate_vs_sft:.2f} ± {dpo.win_rate_vs_sft_se:.2f}); PPO seed 0 reaches {ppo.gold_reward_ppo:+.2f} ± "
+        "{ppo.gold_reward_ppo_se:.2f} at KL {ppo.kl:.2f}",
+        "Best-of-16 reaches {bon.gold_reward_bon:+.2f} ± {bon.gold_reward_bon_se:.2f} (gain {bon.gold_gain:+.2f} ± "
+        "{bon.gold_gain_se:.2f}, win rate {bon.win_rate_vs_sft:.2f} ± {bon.win_rate_vs_sft_se:.2f})",
+    ],
+    "lessons/05-ppo.md": [
+        f"| {{abl_{n}.gold_reward_sft:+.2f}} → {{abl_{n}.gold_reward_ppo:+.2f}} ± {{abl_{n}.gold_reward_ppo_se:.2f}} | "
+        f"{{abl_{n}.gold_gain:+.2f}} ± {{abl_{n}.gold_gain_se:.2f}} | {{abl_{n}.kl:.2f}} | {{abl_{n}.win_rate_vs_sft:.3f}}"
+        f" ± {{abl_{n}.win_rate_vs_sft_se:.3f}} | {{abl_{n}.iteration_log.19.beta:.3f}} | "
+        f"{{abl_{n}.iteration_log.0.explained_var:+.2f}} → {{abl_{n}.iteration_log.19.explained_var:+.2f}} |"
+        for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")
+    ],
+    "lessons/07-rlhf-at-scale.md": [
+        "| SFT | {ppo.gold_reward_sft:+.2f} ± {ppo.gold_reward_sft_se:.2f} | — | 0 | — | "
+        "{ppo.gold_components_sft.honest:+.2f} | {ppo.gold_components_sft.harmless:+.2f} | "
+        "{ppo.gold_components_sft.helpful:+.2f} | {ppo.gold_components_sft.concise:+.2f} |",
+        "| PPO (β = 0.1, the RM) | {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f} | "
+        "{ppo.gold_gain_fraction:.0%} | {ppo.kl:.2f} | {ppo.win_rate_vs_sft:.3f} ± {ppo.win_rate_vs_sft_se:.3f} | "
+        "{ppo.gold_components_ppo.honest:+.2f} | {ppo.gold_components_ppo.harmless:+.2f} | "
+        "{ppo.gold_components_ppo.helpful:+.2f} | {ppo.gold_components_ppo.concise:+.2f} |",
+        "| DPO (β = 0.3, the same pairs) | {dpo.gold_reward_dpo:+.2f} ± {dpo.gold_reward_dpo_se:.2f} | "
+        "{dpo.gold_gain_fraction:.0%} | {dpo.kl:.2f} | {dpo.win_rate_vs_sft:.3f} ± {dpo.win_rate_vs_sft_se:.3f} | "
+        "{dpo.gold_components_dpo.honest:+.2f} | {dpo.gold_components_dpo.harmless:+.2f} | "
+        "{dpo.gold_components_dpo.helpful:+.2f} | {dpo.gold_components_dpo.concise:+.2f} |",
+        "| best-of-16 (SFT samples, the RM picks) | {bon.gold_reward_bon:+.2f} ± {bon.gold_reward_bon_se:.2f} | "
+        "62% | 1.84 (analytic) | {bon.win_rate_vs_sft:.3f} ± {bon.win_rate_vs_sft_se:.3f} | "
+        "{bon.gold_components_bon.honest:+.2f} | {bon.gold_components_bon.harmless:+.2f} | "
+        "{bon.gold_components_bon.helpful:+.2f} | {bon.gold_components_bon.concise:+.2f} |",
+    ],
+    "lessons/03-sft.md": [
+        "| held-out gold reward, 1,000 samples of the 40 test prompts at T = 1 | {sft.gold_reward:+.3f} ± "
+        "{sft.gold_reward_se:.3f} |",
+        "| {sft.gold_reward:+.3f} ± {sft.gold_reward_se_iid:.3f} |",
+        "| the corpus on the same prompts (50 fresh draws per prompt) | {sft.corpus_gold_reward:+.3f} ± "
+        "{sft.corpus_gold_reward_se:.3f} |",
+        "| {sft.gold_components.honest:+.2f} / {sft.gold_components.harmless:+.2f} / {sft.gold_components.helpful:+.2f}"
+        " / {sft.gold_components.concise:+.2f} / {sft.gold_components.ended:+.2f} |",
+        "| EOS rate | {sft.eos_rate:.3f} |",
+        "| validation loss (dev prompts) | {sft.val_loss:.3f} |",
     ],
 }
 
@@ -57,12 +104,13 @@ def fill(template: str, results: dict) -> str:
 
 @pytest.fixture(scope="module")
 def results():
-    return {name: json.loads((ROOT / path).read_text()) for name, path in SOURCES.items()}
+    return {name: json.loads((ROOT / path).read_text()) for name, (path, _) in SOURCES.items()}
 
 
 def test_every_committed_summary_says_its_split(results):
+    """Reported numbers come from the test split; the numbers behind a choice (ablations, beta grids) from dev."""
     for name, data in results.items():
-        assert data.get("split") == "test", f"{SOURCES[name]}: reported numbers come from the test split"
+        assert data.get("split") == SOURCES[name][1], f"{SOURCES[name][0]}: should be on {SOURCES[name][1]}"
 
 
 @pytest.mark.parametrize("doc", sorted(CLAIMS))
@@ -70,7 +118,7 @@ def test_quoted_numbers_match_the_committed_summaries(doc, results):
     text = (ROOT / doc).read_text().replace("−", "-")
     text = re.sub(r"\s+", " ", text)            # a claim may wrap across lines
     missing = [fill(t, results) for t in CLAIMS[doc] if fill(t, results) not in text]
-    assert not missing, f"{doc} no longer quotes these numbers from {sorted(SOURCES.values())}:\n" + "\n".join(missing)
+    assert not missing, f"{doc} no longer quotes these numbers from lessons/results/:\n" + "\n".join(missing)
 
 
 def test_a_changed_number_is_caught(results, tmp_path):
@@ -79,3 +127,22 @@ def test_a_changed_number_is_caught(results, tmp_path):
     changed["ppo"]["gold_reward_ppo"] += 0.05
     text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text().replace("−", "-"))
     assert any(fill(t, changed) not in text for t in CLAIMS["README.md"])
+
+
+def test_the_committed_default_chain_meets_its_bars(results):
+    """The bars of the project on the test split: SFT imitates its corpus (within max(0.1 x the gap to the best,
+    2.5 SE)) and ends its answers; PPO closes at least 40% of the SFT-to-best gap at a KL of at most 10 nats;
+    the RM's Spearman with gold is at least 0.6 (its skill bar is the next test)."""
+    sft, rm, ppo = results["sft"], results["rm"], results["ppo"]
+    gap = sft["gold_reward_best"] - sft["corpus_gold_reward"]
+    assert abs(sft["gold_reward"] - sft["corpus_gold_reward"]) <= max(0.1 * gap, 2.5 * sft["gold_reward_se"])
+    assert sft["eos_rate"] >= 0.95
+    assert ppo["gold_gain_fraction"] >= 0.4 and ppo["kl"] <= 10
+    assert rm["gold_correlation"]["spearman"] >= 0.6
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: on the test split the default RM reaches skill 0.72 (seeds 0-2: "
+                   "0.72, 0.68 and seed 1's in lesson 4); the CPU-speed issue retunes the RM on dev. strict: "
+                   "this fails once the bar holds, so that the marker is removed")
+def test_the_committed_rm_meets_its_skill_bar(results):
+    assert results["rm"]["skill_vs_ceiling"] >= 0.75
