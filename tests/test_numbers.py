@@ -18,11 +18,15 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "sft": ("lessons/results/sft.json", "test"), "rm": ("lessons/results/rm.json", "test"),
     "ppo": ("lessons/results/ppo.json", "test"), "ppo1": ("lessons/results/ppo_seed1.json", "test"),
     "ppo2": ("lessons/results/ppo_seed2.json", "test"), "dpo": ("lessons/results/dpo.json", "test"),
-    "bon": ("lessons/results/bon.json", "test"),
+    "bon": ("lessons/results/bon.json", "test"), "rm1": ("lessons/results/rm_seed1.json", "test"),
+    "rm2": ("lessons/results/rm_seed2.json", "test"),
+    "frontier": ("lessons/experiments/frontier.json", "test"),
+    "frontier_dev": ("lessons/experiments/frontier_dev.json", "dev"),   # the beta grids: a choice, so dev
+    "overopt": ("lessons/experiments/overoptimisation.json", "test"),
     **{f"abl_{n}": (f"lessons/results/ablations/{n}.json", "dev")   # lesson 5's ablations: choices, so dev
        for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")},
 }
-FIELD = re.compile(r"\{(\w+)\.([\w.]+):([^}]*)\}")
+FIELD = re.compile(r"\{(\w+)\.([\w.-]+):([^}]*)\}")
 
 CLAIMS = {
     "README.md": [
@@ -60,6 +64,30 @@ CLAIMS = {
         f" ± {{abl_{n}.win_rate_vs_sft_se:.3f}} | {{abl_{n}.iteration_log.19.beta:.3f}} | "
         f"{{abl_{n}.iteration_log.0.explained_var:+.2f}} → {{abl_{n}.iteration_log.19.explained_var:+.2f}} |"
         for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")
+    ],
+    "lessons/04-reward-model.md": [
+        "| {rm.n_pairs:,} | {rm1.n_pairs:,} | {rm2.n_pairs:,} |",
+        "| {rm.val_accuracy:.3f} ± {rm.val_accuracy_se:.3f} | {rm1.val_accuracy:.3f} ± {rm1.val_accuracy_se:.3f} | "
+        "{rm2.val_accuracy:.3f} ± {rm2.val_accuracy_se:.3f} |",
+        "| {rm.labeler_accuracy:.3f} | {rm1.labeler_accuracy:.3f} | {rm2.labeler_accuracy:.3f} |",
+        "| {rm.skill_vs_ceiling:.2f} ± {rm.skill_se:.2f} | {rm1.skill_vs_ceiling:.2f} ± {rm1.skill_se:.2f} | "
+        "{rm2.skill_vs_ceiling:.2f} ± {rm2.skill_se:.2f} |",
+        "| {rm.gold_order_accuracy:.3f} | {rm1.gold_order_accuracy:.3f} | {rm2.gold_order_accuracy:.3f} |",
+    ] + [f"{{{r}.gold_correlation.spearman:.2f}} ({{{r}.gold_correlation.by_kind.colour.spearman:.2f}} / "
+         f"{{{r}.gold_correlation.by_kind.sound.spearman:.2f}} / {{{r}.gold_correlation.by_kind.sum.spearman:.2f}})"
+         for r in ("rm", "rm1", "rm2")],
+    "lessons/06-reward-hacking.md": [
+        "PPO β = 0 {frontier_dev.rows.7.gold:+.2f} ± {frontier_dev.rows.7.gold_se:.2f} at KL {frontier_dev.rows.7.kl:.2f}",
+        "β = 0.1 {frontier_dev.rows.8.gold:+.2f} ± {frontier_dev.rows.8.gold_se:.2f} at KL {frontier_dev.rows.8.kl:.2f}",
+        "β = 0.4 {frontier_dev.rows.9.gold:+.2f} ± {frontier_dev.rows.9.gold_se:.2f}; DPO β = 0.1 "
+        "{frontier_dev.rows.10.gold:+.2f} ± {frontier_dev.rows.10.gold_se:.2f} at KL {frontier_dev.rows.10.kl:.1f}, "
+        "β = 0.3 {frontier_dev.rows.11.gold:+.2f} ± {frontier_dev.rows.11.gold_se:.2f}, β = 1 "
+        "{frontier_dev.rows.12.gold:+.2f} ± {frontier_dev.rows.12.gold_se:.2f}",
+        "| SFT | 0 | {frontier.rows.0.gold:+.2f} ± {frontier.rows.0.gold_se:.2f} | {frontier.rows.0.rm:+.2f} |",
+    ] + [f"| {{frontier.rows.{i}.kl:.2f}} | {{frontier.rows.{i}.gold:+.2f}} ± {{frontier.rows.{i}.gold_se:.2f}} | "
+         f"{{frontier.rows.{i}.rm:+.2f}} |" for i in (2, 4, 5, 7, 8, 9, 10, 11, 12)] + [
+        "| best-of-64 | 3.17 | {frontier.rows.6.gold:+.2f} ± {frontier.rows.6.gold_se:.2f} | {frontier.rows.6.rm:+.2f} |",
+        "$d({overopt.fits.best-of-n.gold.0:.2f} - {overopt.fits.best-of-n.gold.1:.2f}",
     ],
     "lessons/07-rlhf-at-scale.md": [
         "| SFT | {ppo.gold_reward_sft:+.2f} ± {ppo.gold_reward_sft_se:.2f} | — | 0 | — | "
