@@ -23,6 +23,7 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "frontier": ("lessons/experiments/frontier.json", "test"),
     "frontier_dev": ("lessons/experiments/frontier_dev.json", "dev"),   # the beta grids: a choice, so dev
     "overopt": ("lessons/experiments/overoptimisation.json", "test"),
+    "hack": ("lessons/results/ppo_beta0_lr3e-4.json", "test"),
     **{f"abl_{n}": (f"lessons/results/ablations/{n}.json", "dev")   # lesson 5's ablations: choices, so dev
        for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")},
 }
@@ -30,6 +31,8 @@ FIELD = re.compile(r"\{(\w+)\.([\w.-]+):([^}]*)\}")
 
 CLAIMS = {
     "README.md": [
+        "to {hack.gold_reward_ppo:+.2f} ± {hack.gold_reward_ppo_se:.2f} at KL {hack.kl:.0f}, while the RM score keeps "
+        "rising to {hack.rm_reward_ppo:+.2f}",
         "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} on the 40 test prompts (its corpus "
         "{sft.corpus_gold_reward:+.2f}, best {sft.gold_reward_best:+.2f}), EOS rate {sft.eos_rate:.2f}",
         "held-out accuracy {rm.val_accuracy:.2f} ± {rm.val_accuracy_se:.2f} against a labeler ceiling of "
@@ -88,7 +91,8 @@ CLAIMS = {
          f"{{frontier.rows.{i}.rm:+.2f}} |" for i in (2, 4, 5, 7, 8, 9, 10, 11, 12)] + [
         "| best-of-64 | 3.17 | {frontier.rows.6.gold:+.2f} ± {frontier.rows.6.gold_se:.2f} | {frontier.rows.6.rm:+.2f} |",
         "$d({overopt.fits.best-of-n.gold.0:.2f} - {overopt.fits.best-of-n.gold.1:.2f}",
-    ],
+    ] + [f"| {{hack.history.{i}.iteration:d}} | {{hack.history.{i}.kl:.2f}} | {{hack.history.{i}.rm:+.2f}} | "
+         for i in (0, 1, 2, 3, 5, 8)],
     "lessons/07-rlhf-at-scale.md": [
         "| SFT | {ppo.gold_reward_sft:+.2f} ± {ppo.gold_reward_sft_se:.2f} | — | 0 | — | "
         "{ppo.gold_components_sft.honest:+.2f} | {ppo.gold_components_sft.harmless:+.2f} | "
