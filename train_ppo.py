@@ -225,7 +225,7 @@ class Experience:
     tokens: torch.Tensor
     mask: torch.Tensor           # 1.0 on real response tokens (EOS included)
     ended: torch.Tensor          # (B,) emitted EOS
-    logprobs: torch.Tensor       # log pi_old(y_t): sampling's, until score recomputes them with a full pass
+    logprobs: torch.Tensor = None   # log pi_old(y_t), from score's full forward pass (not from sampling)
     ref_logprobs: torch.Tensor = None
     values: torch.Tensor = None
     scores: torch.Tensor = None  # (B,) normalised RM score (or the no-EOS penalty)
@@ -236,14 +236,13 @@ class Experience:
 
 # [lesson:rollout]
 def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_id: int, gen, autocast):
-    """1. Sample responses with the KV cache. The log-probs sampling returns are not the "old" log-probs PPO
-    uses: score recomputes those with one full forward pass, the pass update makes (why: see score)."""
+    """1. Sample responses with the KV cache. The log-probs sampling returns are not kept: PPO's "old" log-probs
+    come from score's full forward pass, the pass update makes (why: see score)."""
     policy.eval()
     with autocast():
         g = generate(policy, p_idx, p_mask, max_new, eos_id, pad_id, temperature=cfg.temperature, generator=gen)
     return Experience(seq=torch.cat([p_idx, g.tokens], 1), attn=torch.cat([p_mask, g.mask], 1),
-                      n_prompt=p_idx.size(1), pad_id=pad_id, tokens=g.tokens, mask=g.mask.float(), ended=g.ended,
-                      logprobs=g.logprobs)
+                      n_prompt=p_idx.size(1), pad_id=pad_id, tokens=g.tokens, mask=g.mask.float(), ended=g.ended)
 # [/lesson:rollout]
 
 

@@ -12,8 +12,6 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from nano_rlhf.stats import mean_se  # noqa: F401  (re-exported: the scripts import it from here)
-
 
 class UserError(Exception):
     """Bad input from the user (a missing checkpoint, an impossible flag): printed as one line, exit code 2."""
