@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, check_finite, check_finite_weights, device_problem, field, make_optimizer,
-                              parse_config, run_cli, set_lr, setup_run)
+from nano_rlhf.common import (Phases, Timer, check_finite, check_finite_weights, device_problem, field,
+                              make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import left_pad
 from nano_rlhf.evaluate import kl_per_token
 from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
@@ -48,8 +48,9 @@ class Config:
                                 "and the PNGs go here", path="out_dir")
     seed: int = field(0, "random seed", ge=0, lt=2**32)
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
-    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
-    iterations: int = field(40, "PPO iterations (the stopping rule, fixed in advance)", ge=1, le=10**6)
+    threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
+                            "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
+    iterations: int = field(60, "PPO iterations (the stopping rule, fixed in advance)", ge=1, le=10**6)
     # rollout
     batch_size: int = field(64, "prompts per rollout", ge=1, le=65536)
     temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T", ge=0.01,
@@ -103,7 +104,8 @@ class Config:
 
 PRESETS = {
     "default": {},
-    "test": dict(iterations=3, batch_size=8, minibatches=2, epochs=2, eval_interval=2, eval_samples=16),
+    "test": dict(threads=1, iterations=3, batch_size=8, minibatches=2, epochs=2, eval_interval=2,
+                 eval_samples=16),
     "gpu": dict(batch_size=256, minibatches=8, iterations=100, eval_samples=1000, threads=0),
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
@@ -273,9 +275,12 @@ def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, bet
 
 
 # [lesson:update]
-def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, autocast, it: int = 0):
-    """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers."""
+def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, autocast, it: int = 0,
+           phases: Phases | None = None):
+    """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers.
+    phases, if given, is charged the forward, backward and optimiser time (main's profile)."""
     T = cfg.temperature if cfg.scale_logits else 1.0
+    phases = phases or Phases(exp.seq.device)
     policy.train()
     critic.train()
     stats = []
@@ -293,15 +298,20 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
             pg_loss, pg_stats = policy_loss(logprobs, exp.logprobs[j], exp.advantages[j], mask, cfg.clip_eps)
             vf_loss = value_loss(values, exp.values[j], exp.returns[j], mask, cfg.vf_clip)
             check_finite(pg_loss + vf_loss, "PPO loss", it)
-            for opt, loss, model in ((opt_pi, pg_loss, policy), (opt_v, vf_loss, critic)):
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            phases.lap("update: forward")
+            opt_pi.zero_grad(set_to_none=True)
+            opt_v.zero_grad(set_to_none=True)
+            (pg_loss + vf_loss).backward()     # two separate models: each loss reaches only its own weights
+            phases.lap("update: backward")
+            for opt, model in ((opt_pi, policy), (opt_v, critic)):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)   # each model its own norm
                 opt.step()
+            phases.lap("update: optimiser")
             if epoch == 0:
                 with torch.no_grad():
                     pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask))
             stats.append({**pg_stats, "vf_loss": vf_loss.item()})
+            phases.lap("update: stats")
     return stats
 # [/lesson:update]
 
@@ -311,6 +321,7 @@ def main(cfg: Config) -> dict:
     # Setup: four models from two checkpoints
     timer = Timer()
     device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
+    phases = Phases(device)                      # where the time goes: printed at the end, kept in the summary
     sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)   # and checks that rm.pt was trained from this sft.pt
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
@@ -338,11 +349,14 @@ def main(cfg: Config) -> dict:
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     train_texts = [p.text for p in world.train_prompts]
     train_ids = [tok.encode(t) for t in train_texts]
+    phases.lap("load")
     reporter = PPOReporter(cfg, world, tok, ref, rm, norm, LABELER_TEMPERATURE, max_new, device, autocast)
+    phases.lap("held-out evaluation")                # the SFT baseline's samples, reused by every evaluation
 
     for it in range(cfg.iterations + 1):
         if it % cfg.eval_interval == 0 or it == cfg.iterations:
             reporter.evaluate(policy, it)
+            phases.lap("held-out evaluation")
         if it == cfg.iterations:
             break
         frac = 1.0 - it / cfg.iterations                  # learning rates annealed linearly to 0
@@ -351,27 +365,30 @@ def main(cfg: Config) -> dict:
 
         # --------------------------------------------------------------------------------------------------------
         # 1. Rollout   2.-4. score, reward, advantages   5. update
-        t0 = Timer()
         batch = [rng.randrange(len(train_ids)) for _ in range(cfg.batch_size)]
         p_idx, p_mask = left_pad([train_ids[i] for i in batch], tok.pad_id, device)
         exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen, autocast)
-        t_rollout, t0 = t0(), Timer()
+        t_rollout = phases.lap("rollout")
         kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast)
-        t_score, t0 = t0(), Timer()
-        stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen, autocast, it)
+        t_score = phases.lap("score")
+        update_start = phases.last
+        stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen, autocast, it, phases)
         check_finite_weights(policy, "policy", it)        # before the next rollout samples from it
         check_finite_weights(critic, "critic", it)
-        t_update = t0()
+        phases.lap("update: optimiser")
+        t_update = phases.last - update_start
         kl_ctl.update(kl, cfg.batch_size)
         reporter.log_iteration(it, [train_texts[i] for i in batch], exp, stats, beta=kl_ctl.beta, kl=kl,
                                kl_k3=kl_k3, times=(t_rollout, t_score, t_update))
+        phases.lap("logging")
 
     # ------------------------------------------------------------------------------------------------------------
     # Save: the final checkpoint is the one reported (no gold-based selection)
     summary = reporter.summary(policy, iterations=cfg.iterations, wall_seconds=timer())
     save_checkpoint(f"{cfg.out_dir}/ppo.pt", stage="ppo", model=policy, tokenizer=tok, config=cfg, metrics=summary,
                     parents={"sft": sft["id"], "rm": rm_ckpt["id"]})
-    reporter.write(summary)
+    phases.lap("save")
+    reporter.write(summary, phases)
     return summary
 
 

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
-                              make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
+from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
+                              field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
-from nano_rlhf.evaluate import correlations, sample_policy, score_samples
+from nano_rlhf.evaluate import Sample, correlations, sample_policy, score_samples
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
@@ -50,7 +50,8 @@ class Config:
                                 "and preferences.jsonl (+ its .meta.json) go here", path="out_dir")
     seed: int = field(0, "random seed", ge=0, lt=2**32)
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
-    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
+    threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
+                            "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
     # data
     data: str = field("", "optional JSONL of {\"prompt\", \"chosen\", \"rejected\"} lines instead of sampled pairs",
                       path="file")
@@ -71,12 +72,10 @@ class Config:
     weight_decay: float = field(0.0, "AdamW weight decay", ge=0, le=10)
     grad_clip: float = field(1.0, "clip the gradient norm to this", gt=0)
     eval_interval: int = field(100, "steps between held-out accuracy measurements", ge=1, le=10**8)
-    curve_pairs: int = field(1000, "held-out pairs for the accuracy curve during training (the end uses all)", ge=1,
+    curve_pairs: int = field(500, "held-out pairs for the accuracy curve during training (the end uses all)", ge=1,
                              le=10**6)
     # normalisation and reporting
     norm_samples: int = field(1000, "fresh SFT samples used to normalise the reward to mean 0, std 1", ge=2,
-                              le=10**6)
-    corr_samples: int = field(600, "fresh SFT samples on held-out prompts for the RM-gold correlation", ge=2,
                               le=10**6)
     n_boot: int = field(1000, "bootstrap resamples (of prompts) for the SEs of skill and Spearman", ge=2,
                         le=10**6)
@@ -84,8 +83,8 @@ class Config:
 
 PRESETS = {
     "default": {},
-    "test": dict(n_prompts=32, n_val_pairs=32, epochs=1, batch_size=8, eval_interval=2, norm_samples=64,
-                 corr_samples=48, warmup_steps=2),
+    "test": dict(threads=1, n_prompts=32, n_val_pairs=32, epochs=1, batch_size=8, eval_interval=2,
+                 norm_samples=64, warmup_steps=2),
     "gpu": dict(n_prompts=8000, n_val_pairs=2000, batch_size=32, lr=1e-4, threads=0),
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
@@ -241,12 +240,14 @@ def main(cfg: Config) -> dict:
     # Setup: the SFT checkpoint brings the model config and the tokenizer
     timer = Timer()
     device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
+    phases = Phases(device)                      # where the time goes: printed at the end, kept in the summary
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     tok = load_tokenizer(sft)
     sft_cfg = sft["config"]
     world = World(sft_cfg["world_seed"])
     max_new = sft_cfg["max_new_tokens"]
     policy = build_policy(sft, device).eval()
+    phases.lap("load")
 
     # ------------------------------------------------------------------------------------------------------------
     # Data: pairs of SFT samples labelled by the simulated human (or the user's file)
@@ -268,10 +269,12 @@ def main(cfg: Config) -> dict:
         train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
                                                       cfg.n_prompts, cfg.k, cfg.temperature, max_new, device,
                                                       autocast, cfg.seed)
+    phases.lap("data: sample and label train pairs")
     # held-out: ONE pair per sampled prompt; pairs of one prompt share it, so SEs are by prompt (nano_rlhf/stats.py)
     split = [p.text for p in world.split(cfg.eval_split)]
     val_groups, _ = sample_comparisons(policy, tok, world, split, cfg.n_val_pairs, 2, cfg.temperature, max_new,
                                        device, autocast, eval_seed(cfg.eval_split, cfg.seed + 1))
+    phases.lap("data: sample and label held-out pairs")
     train_groups, too_long = fit_groups(tok, train_groups, policy.cfg.block_size)
     if too_long:
         data_stats["too_long_dropped"] = too_long
@@ -291,6 +294,7 @@ def main(cfg: Config) -> dict:
     rm = build_value_model(sft, device)
     rm.gpt.set_dropout(0.0)
     opt = make_optimizer(rm.parameters(), cfg.lr, cfg.weight_decay)
+    phases.lap("model")
 
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
@@ -307,22 +311,28 @@ def main(cfg: Config) -> dict:
         for i in range(steps_per_epoch):
             batch = [train_groups[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
             set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
+            phases.lap("train: batches")
             rc, rr = comparison_rewards(rm, tok, batch, device, autocast)
             loss = bt_loss(rc, rr)
             check_finite(loss, "reward-model loss", step)
+            phases.lap("train: forward")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            phases.lap("train: backward")
             torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
             opt.step()
+            phases.lap("train: optimiser")
             row = {"loss": loss.item(), "acc": float((rc > rr).float().mean())}
             metrics.log("train", step=step, epoch=epoch, **row)
             for k in recent:
                 recent[k].append(row[k])
-            if step % cfg.eval_interval == 0 or step == total - 1:
+            phases.lap("train: logging")
+            if step % cfg.eval_interval == 0:   # the last point comes from the final report's scores
                 va = accuracy(*comparison_scores(rm, tok, val_groups[:cfg.curve_pairs], device, autocast))
                 metrics.log("val", step=step, val_acc=va)
                 print(f"epoch {epoch} step {step:5d} | loss {np.mean(recent['loss']):.4f} | "
                       f"train acc {np.mean(recent['acc']):.3f} | held-out acc {va:.3f} | {timer():.0f}s")
+                phases.lap("held-out accuracy curve")
             step += 1
     train_seconds = timer()
     check_finite_weights(rm, "reward-model", step - 1)
@@ -334,7 +344,9 @@ def main(cfg: Config) -> dict:
     norm_prompts = [world.train_prompts[i % len(world.train_prompts)].text for i in range(cfg.norm_samples)]
     norm_samples = [s for s in sample_policy(policy, tok, norm_prompts, max_new_tokens=max_new, device=device,
                                              seed=cfg.seed + 2, autocast=autocast) if s.ended]
+    phases.lap("normalise: sampling")
     raw = np.array(score_samples(rm, tok, norm_samples, device=device, autocast=autocast))
+    phases.lap("normalise: scoring")
     if len(raw) < 2 or not np.isfinite(raw).all() or not raw.std() > 1e-6:     # nothing to divide by: refuse
         raise UserError(f"cannot normalise the reward: {len(raw)} of {cfg.norm_samples} fresh SFT samples ended "
                         f"with EOS, scores spread {raw.std() if len(raw) else 0:.2g}; nothing was saved. "
@@ -345,13 +357,14 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
     rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
+    n_curve = len(val_groups[:cfg.curve_pairs])        # one comparison per held-out group: the curve's pairs
+    metrics.log("val", step=step - 1, val_acc=accuracy(rc[:n_curve], rr[:n_curve]))
+    phases.lap("report: scoring held-out pairs")
     held_out = held_out_metrics(world, val_pairs, rc, rr, cfg.n_boot)
-    corr_prompts = [split[i % len(split)] for i in range(cfg.corr_samples)]
-    corr_samples = [s for s in sample_policy(policy, tok, corr_prompts, max_new_tokens=max_new, device=device,
-                                             seed=eval_seed(cfg.eval_split, cfg.seed + 3), autocast=autocast)
-                    if s.ended]
-    rm_scores = np.array(score_samples(rm, tok, corr_samples, gain=gain, bias=bias, device=device,
-                                       autocast=autocast))
+    phases.lap("report: gold and bootstrap")
+    # RM against gold on the held-out pairs' responses: fresh SFT samples of held-out prompts, already scored
+    corr_samples = [Sample(p, text, [], True) for p, c, r in val_pairs for text in (c, r)]
+    rm_scores = gain * np.stack([rc, rr], 1).reshape(-1) + bias                  # in corr_samples' order
     golds = np.array([world.gold_reward(s.prompt, s.response).total for s in corr_samples])
     kinds = np.array([world.fact_of(s.prompt).kind for s in corr_samples])
     corr = correlations(rm_scores, golds)
@@ -370,10 +383,11 @@ def main(cfg: Config) -> dict:
           f"{h['labeler_accuracy']:.3f} (skill {h['skill_vs_ceiling']:.2f} ± {h['skill_se']:.2f} of the way from "
           f"chance to the ceiling)")
     print(f"against the noiseless gold order: {h['gold_order_accuracy']:.3f} (gold ties left out)")
-    print(f"RM vs gold on {corr['n']} fresh SFT samples: Pearson {corr['pearson']:.3f}, "
+    print(f"RM vs gold on the {corr['n']} responses of the held-out pairs: Pearson {corr['pearson']:.3f}, "
           f"Spearman {corr['spearman']:.3f} ± {corr['spearman_se']:.3f}; by kind: " +
           ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
     report_mistakes(world, corr_samples, rm_scores, golds)
+    phases.lap("report: correlation")
 
     # ------------------------------------------------------------------------------------------------------------
     # Save
@@ -388,7 +402,7 @@ def main(cfg: Config) -> dict:
         f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})",
         "world_seed": sft_cfg["world_seed"], "rm": ckpt["id"], "n_prompts": len(train_groups)})
     summary["checkpoint_id"] = ckpt["id"]
-    write_json(f"{cfg.out_dir}/rm_summary.json", summary)
+    phases.lap("save")
     metrics.close()
     train_rows, val_rows = metrics.rows("train"), metrics.rows("val")
     plot_curves(f"{cfg.out_dir}/rm_curves.png", [
@@ -396,8 +410,11 @@ def main(cfg: Config) -> dict:
         ("pair accuracy", {"train (batch)": ([r["step"] for r in train_rows], [r["acc"] for r in train_rows]),
                            "held-out": ([r["step"] for r in val_rows], [r["val_acc"] for r in val_rows]),
                            "labeler ceiling": ([0, step - 1], [held_out["labeler_accuracy"]] * 2)})])
-    print(f"\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_metrics.jsonl, rm_curves.png, preferences.jsonl "
-          f"(+ preferences.meta.json) in {summary['wall_seconds']:.0f}s")
+    phases.lap("plot")
+    summary["time_phases"] = phases.report()
+    write_json(f"{cfg.out_dir}/rm_summary.json", summary)
+    print(f"\n{phases.table()}\n\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_metrics.jsonl, rm_curves.png, "
+          f"preferences.jsonl (+ preferences.meta.json) in {timer():.0f}s")
     return summary
 
 

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
-                              make_optimizer, parse_config, run_cli, set_lr, setup_run)
+from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
+                              field, make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import collate_sft, encode_sft_examples, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.files import MetricsLog, write_json
@@ -50,8 +50,8 @@ class Config:
                          path="out_dir")
     seed: int = field(0, "random seed (same seed + same --threads + same torch = same numbers on CPU)", ge=0, lt=2**32)
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:1, ...", check=device_problem)
-    threads: int = field(1, "CPU intra-op threads (0: torch's default); 1 is often fastest for small models on "
-                            "shared machines", ge=0, le=1024)
+    threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
+                            "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
     # data
     world_seed: int = field(0, "seed of the tiny world (facts, prompts, corpus)", ge=0, lt=2**32)
     data: str = field("", "optional JSONL of {\"prompt\", \"response\"} lines to train on instead of the world "
@@ -79,7 +79,7 @@ class Config:
     # evaluation (the validation loss is on the dev split; the gold report on --eval-split)
     eval_split: str = field("test", "held-out prompts of the gold report: test (reported numbers) or dev (for "
                                     "choices: defaults, ablations)", choices=["dev", "test"])
-    eval_interval: int = field(100, "steps between validation-loss measurements", ge=1, le=10**8)
+    eval_interval: int = field(200, "steps between validation-loss measurements", ge=1, le=10**8)
     eval_samples: int = field(1000, "responses sampled on held-out prompts for the final gold report", ge=1,
                               le=10**6)
     temperature: float = field(1.0, "sampling temperature for the gold report (plain sampling, no top-k)", ge=0.01,
@@ -103,7 +103,8 @@ class Config:
 
 PRESETS = {
     "default": {},
-    "test": dict(n_layer=1, n_head=2, n_embd=32, max_steps=60, batch_size=32, eval_interval=30, eval_samples=64,
+    "test": dict(threads=1, n_layer=1, n_head=2, n_embd=32, max_steps=60, batch_size=32, eval_interval=30,
+                 eval_samples=64,
                  fact_checks=64,
                  lr=1e-2, warmup_steps=5, vocab_size=300, max_new_tokens=24),
     "gpu": dict(n_layer=8, n_head=8, n_embd=512, batch_size=128, max_steps=2000, lr=6e-4, warmup_steps=100,
@@ -160,6 +161,7 @@ def main(cfg: Config) -> dict:
     # Setup
     timer = Timer()
     device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
+    phases = Phases(device)                      # where the time goes: printed at the end, kept in the summary
     world = World(cfg.world_seed)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -182,6 +184,7 @@ def main(cfg: Config) -> dict:
         tok = load_gpt2()
     else:
         tok = train_bpe([p + r for p, r in train_pairs], cfg.vocab_size)
+    phases.lap("data: world and tokenizer")
     block_size = parent["model_config"]["block_size"] if cfg.init else cfg.block_size
     longest = max(len(tok.encode(p.text)) for p in world.train_prompts + world.dev_prompts + world.test_prompts)
     if longest + cfg.max_new_tokens > block_size:     # the gold report and every later stage ask the world's questions
@@ -197,6 +200,7 @@ def main(cfg: Config) -> dict:
     print(f"data: {len(train)} train / {len(val)} val examples, {n_tok} train tokens, vocab {tok.vocab_size}" +
           (f" ({dropped} train / {val_dropped} val examples longer than {block_size} tokens left out)"
            if dropped or val_dropped else ""))
+    phases.lap("data: encode")
 
     # ------------------------------------------------------------------------------------------------------------
     # Model
@@ -208,6 +212,7 @@ def main(cfg: Config) -> dict:
                               n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout)).to(device)
     print(f"model: {model.num_params() / 1e6:.2f}M parameters, device {device}, threads {torch.get_num_threads()}")
     opt = make_optimizer(model.parameters(), cfg.lr, cfg.weight_decay)
+    phases.lap("model")
 
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
@@ -219,19 +224,25 @@ def main(cfg: Config) -> dict:
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps)
         set_lr(opt, lr)
         x, y, m = next(batches)
+        phases.lap("train: batches")
         with autocast():
             logits = model(x)
         loss = sft_loss(logits, y, m)
         check_finite(loss, "SFT loss", step)
+        phases.lap("train: forward")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        phases.lap("train: backward")
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        phases.lap("train: optimiser")
         tokens_seen += x.numel()
         metrics.log("train", step=step, loss=loss.item(), lr=lr)
+        phases.lap("train: logging")
         if step % cfg.eval_interval == 0 or step == cfg.max_steps - 1:
             vl = validation_loss(model, val, tok.pad_id, device, autocast)
             metrics.log("val", step=step, val_loss=vl)
+            phases.lap("validation loss")
             el = t_loop()
             eta = el / (step + 1) * (cfg.max_steps - step - 1)
             print(f"step {step:5d} | loss {loss.item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
@@ -246,6 +257,7 @@ def main(cfg: Config) -> dict:
     prompts = [eval_prompts[i % len(eval_prompts)] for i in range(cfg.eval_samples)]
     samples = sample_policy(model, tok, prompts, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                             device=device, seed=eval_seed(cfg.eval_split, cfg.seed), autocast=autocast)
+    phases.lap("report: sampling")
     report = gold_report(world, samples)
     # the corpus distribution's mean gold on the held-out prompts, from 50 fresh draws per prompt (the finite
     # eval_corpus() has only 16 per prompt: its mean is too noisy a yardstick); SE clustered by prompt, like SFT's
@@ -279,6 +291,7 @@ def main(cfg: Config) -> dict:
     for s in samples[:6]:
         g = world.gold_reward(s.prompt, s.response, ended=s.ended).total
         print(f"  [{g:+.2f}] {s.prompt!r} ->{s.response!r}{'' if s.ended else ' (no EOS)'}")
+    phases.lap("report: gold")
 
     # ------------------------------------------------------------------------------------------------------------
     # Save
@@ -286,13 +299,16 @@ def main(cfg: Config) -> dict:
     ckpt = save_checkpoint(f"{cfg.out_dir}/sft.pt", stage="sft", model=model, tokenizer=tok, config=cfg,
                            metrics=summary, parents={"init": parent["id"]} if cfg.init else {})
     summary["checkpoint_id"] = ckpt["id"]
-    write_json(f"{cfg.out_dir}/sft_summary.json", summary)
+    phases.lap("save")
     metrics.close()
     plot_curves(f"{cfg.out_dir}/sft_loss.png", [("SFT loss (response tokens)", {
         "train": ([r["step"] for r in train_rows], [r["loss"] for r in train_rows]),
         "val (held-out prompts)": ([r["step"] for r in val_rows], [r["val_loss"] for r in val_rows])})])
-    print(f"\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_metrics.jsonl, sft_loss.png "
-          f"in {summary['wall_seconds']:.0f}s")
+    phases.lap("plot")
+    summary["time_phases"] = phases.report()
+    write_json(f"{cfg.out_dir}/sft_summary.json", summary)
+    print(f"\n{phases.table()}\n\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_metrics.jsonl, sft_loss.png "
+          f"in {timer():.0f}s")
     return summary
 
 

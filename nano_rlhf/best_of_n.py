@@ -115,7 +115,8 @@ class Config:
     n: int = field(16, "samples per prompt; the RM keeps the best", ge=1, le=4096)
     seed: int = field(0, "random seed", ge=0, lt=2**32)
     device: str = field("auto", "auto (cuda if available, else cpu), cpu, cuda, ...", check=device_problem)
-    threads: int = field(1, "CPU intra-op threads (0: torch's default)", ge=0, le=1024)
+    threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
+                            "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
     eval_split: str = field("test", "held-out prompts: test (reported numbers) or dev (for choices)",
                             choices=["dev", "test"])
     eval_samples: int = field(480, "held-out prompts (cycled) to answer, as train_ppo.py's eval_samples", ge=1,
@@ -126,7 +127,7 @@ class Config:
                                   le=1000)
 
 
-PRESETS = {"default": {}, "test": dict(n=4, eval_samples=16)}
+PRESETS = {"default": {}, "test": dict(threads=1, n=4, eval_samples=16)}
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("bon_summary.json",)
 

@@ -249,7 +249,12 @@ def setup_runtime(seed: int, device: str, threads: int):
     np.random.seed(seed)
     torch.manual_seed(seed)
     if threads > 0:
+        cores = os.cpu_count() or 1
+        threads = min(threads, cores)                 # more threads than cores only wait for each other
         torch.set_num_threads(threads)
+        if threads > 1 and (busy := busy_cores()) > cores - threads + 0.5:
+            warn(f"other programs keep {busy:.1f} of this machine's {cores} cores busy: {threads} threads then wait "
+                 "for each other at every operation; --threads 1 may be faster")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
@@ -257,6 +262,22 @@ def setup_runtime(seed: int, device: str, threads: int):
         torch.backends.cuda.matmul.allow_tf32 = True
         return dev, lambda: torch.autocast("cuda", dtype=torch.bfloat16)
     return dev, nullcontext
+
+
+def busy_cores(seconds: float = 0.1) -> float:
+    """About how many cores other programs keep busy right now: the machine's non-idle CPU time over `seconds`
+    (/proc/stat; 0 where there is none). Called while this process waits, so its own work is not counted."""
+    def snapshot():
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]            # total, idle + iowait
+    try:
+        total0, idle0 = snapshot()
+        time.sleep(seconds)
+        total1, idle1 = snapshot()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(1, total1 - total0))
 
 
 def cosine_lr(step: int, total: int, lr: float, warmup: int = 0, min_ratio: float = 0.1) -> float:
@@ -302,3 +323,35 @@ class Timer:
 
     def __call__(self) -> float:
         return time.perf_counter() - self.t0
+
+
+class Phases:
+    """Where a run's wall time goes. `phases.lap("forward")` charges the time since the previous lap (or since
+    the start) to "forward" and returns it; `table()` is the profile every train_*.py prints at its end, and
+    `report()` the same numbers for its summary ("time_phases"), so a change can be judged by the same profile
+    (README, "Where the time goes"). CPU work is synchronous, so a lap is exact; CUDA kernels run asynchronously,
+    so on a GPU each lap first waits for them (torch.cuda.synchronize): a little slower, but honest."""
+
+    def __init__(self, device="cpu"):
+        self.sync = torch.device(device).type == "cuda"
+        self.seconds: dict[str, float] = {}
+        self.start = self.last = time.perf_counter()
+
+    def lap(self, name: str) -> float:
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        dt, self.last = now - self.last, now
+        self.seconds[name] = self.seconds.get(name, 0.0) + dt
+        return dt
+
+    def report(self) -> dict:
+        """{phase: seconds} in the order the phases first ran, and their total."""
+        return {**{k: round(v, 3) for k, v in self.seconds.items()}, "total": round(sum(self.seconds.values()), 3)}
+
+    def table(self) -> str:
+        total = sum(self.seconds.values()) or 1.0
+        width = max(map(len, self.seconds), default=5)
+        rows = [f"  {k:<{width}} {v:7.1f}s {v / total:6.1%}" for k, v in
+                sorted(self.seconds.items(), key=lambda kv: -kv[1])]
+        return "\n".join([f"where the time went ({total:.1f}s):"] + rows)

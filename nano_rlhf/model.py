@@ -67,6 +67,10 @@ class KVCache:
         self.k[layer, :, :, t0:t1] = k
         self.v[layer, :, :, t0:t1] = v
         return self.k[layer, :, :, :t1], self.v[layer, :, :, :t1]
+
+    def keep(self, rows):
+        """Keep only these batch rows (a bool mask or indices): generate drops the rows that have finished."""
+        self.k, self.v = self.k[:, rows], self.v[:, rows]
 # [/lesson:kv_cache]
 
 
@@ -330,36 +334,42 @@ def generate(model: GPT, idx, attention_mask, max_new_tokens: int, eos_id: int, 
     mask = attention_mask.long()
     pos = position_ids(mask)[:, -1:]                          # (B, 1) position of the last prompt token
     seq, inp = idx, idx
-    tokens, logprobs, real = [], [], []
-    done = torch.zeros(B, dtype=torch.bool, device=device)
-    T = max(temperature, 1e-8) if temperature > 0 else 1.0
+    tokens = torch.full((B, n_max), pad_id, dtype=torch.long, device=device)   # PAD after a row's EOS
+    logprobs = torch.zeros(B, n_max, device=device)
+    ended = torch.zeros(B, dtype=torch.bool, device=device)
+    rows = torch.arange(B, device=device)   # the rows still sampling: a row that emits EOS leaves the batch, so
+    T = max(temperature, 1e-8) if temperature > 0 else 1.0   # a batch costs its live rows, not its longest one
     for i in range(n_max):
         if use_cache:
-            logits = model(inp, mask, cache, pos=None if i == 0 else pos)[:, -1]   # (B, V)
+            logits = model(inp, mask, cache, pos=None if i == 0 else pos)[:, -1]   # (b, V), b live rows
         else:
             logits = model(seq, mask)[:, -1]
         logits = without_pad(logits.float(), pad_id) / T      # PAD is padding, never sampled
         if top_k is not None:
             kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        logp = F.log_softmax(logits, dim=-1)                  # (B, V)
+        logp = F.log_softmax(logits, dim=-1)                  # (b, V)
         if temperature > 0:
-            nxt = torch.multinomial(logp.exp(), 1, generator=generator)   # (B, 1)
+            nxt = torch.multinomial(logp.exp(), 1, generator=generator)   # (b, 1)
         else:
             nxt = logp.argmax(-1, keepdim=True)
-        lp = logp.gather(-1, nxt).squeeze(-1)
-        nxt = nxt.squeeze(-1).masked_fill(done, pad_id)       # finished rows emit pads
-        tokens.append(nxt)
-        logprobs.append(lp.masked_fill(done, 0.0))
-        real.append(~done)
-        done = done | (nxt == eos_id)
-        mask = torch.cat([mask, (~done | (nxt == eos_id)).long()[:, None]], dim=1)
-        pos = pos + 1
-        inp = nxt[:, None]
-        seq = torch.cat([seq, inp], dim=1)
-        if done.all():
+        tokens[rows, i] = nxt.squeeze(-1)
+        logprobs[rows, i] = logp.gather(-1, nxt).squeeze(-1)
+        live = nxt.squeeze(-1) != eos_id
+        ended[rows[~live]] = True
+        if not live.any():
             break
-    return Generation(torch.stack(tokens, 1), torch.stack(logprobs, 1), torch.stack(real, 1).long(), done)
+        if not live.all():                                    # drop the rows that just ended, everywhere
+            rows, nxt, mask, pos, seq = rows[live], nxt[live], mask[live], pos[live], seq[live]
+            if cache is not None:
+                cache.keep(live)
+        mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
+        pos = pos + 1
+        inp = nxt
+        seq = torch.cat([seq, inp], dim=1)
+    n = i + 1                                                 # steps taken
+    tokens, logprobs = tokens[:, :n], logprobs[:, :n]
+    return Generation(tokens, logprobs, (tokens != pad_id).long(), ended)   # PAD is never sampled: pads = after
 # [/lesson:generate]
 
 

@@ -97,9 +97,8 @@ class PPOReporter:
             "iteration_log": self.metrics.rows("iteration"),
         }
 
-    def write(self, summary: dict):
+    def write(self, summary: dict, phases):
         out = self.cfg.out_dir
-        write_json(f"{out}/ppo_summary.json", summary)
         self.metrics.close()
         iters, history = self.metrics.rows("iteration"), self.metrics.rows("eval")
         it = [r["iteration"] for r in iters]
@@ -116,6 +115,9 @@ class PPOReporter:
             ("held-out reward against KL", {"gold": (kl, [r["gold"] for r in history]),
                                             "RM (proxy)": (kl, [r["rm"] for r in history])})],
             xlabel="KL(pi || pi_SFT), nats")
+        phases.lap("plot")
+        summary["time_phases"] = phases.report()
+        write_json(f"{out}/ppo_summary.json", summary)
         rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
         print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
         comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_ppo"])
@@ -126,5 +128,5 @@ class PPOReporter:
               f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "
               f"win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± {summary['win_rate_vs_sft_se']:.3f} "
               f"(n={summary['n_eval']})\ncomponents: {comps}")
-        print(f"wrote {out}/ppo.pt, ppo_summary.json, ppo_metrics.jsonl, ppo_curves.png, ppo_reward_vs_kl.png "
-              f"in {summary['wall_seconds']:.0f}s")
+        print(f"\n{phases.table()}\n\nwrote {out}/ppo.pt, ppo_summary.json, ppo_metrics.jsonl, ppo_curves.png, "
+              f"ppo_reward_vs_kl.png in {phases.report()['total']:.0f}s")

@@ -145,9 +145,11 @@ def test_pad_is_never_sampled_and_logprobs_are_over_the_other_tokens(autocast):
     idx, mask = prompts(8)
     with autocast():
         g = generate(model, idx, mask, 20, EOS, PAD, temperature=0.8, generator=torch.Generator().manual_seed(0))
-    logits = torch.stack(seen[:g.tokens.size(1)], 1)                     # (B, N, V)
     real = g.mask.bool()
-    assert (logits.argmax(-1) == PAD).all() and not (g.tokens[real] == PAD).any()
+    logits = torch.zeros(*g.tokens.shape, seen[0].size(-1))             # (B, N, V); a row leaves at its EOS,
+    for i, step in enumerate(seen[:g.tokens.size(1)]):                   # so step i holds the rows still real
+        logits[real[:, i], i] = step.float()
+    assert (logits.argmax(-1)[real] == PAD).all() and not (g.tokens[real] == PAD).any()
     # independently: log-softmax over the columns without PAD's (PAD is the last id)
     expect = F.log_softmax(logits[..., :PAD] / 0.8, -1).gather(-1, g.tokens.clamp(max=PAD - 1)[..., None])[..., 0]
     assert torch.allclose(g.logprobs[real], expect[real], atol=1e-5)

@@ -48,6 +48,11 @@ BAD = {
                                         ["--seed", "1e12"]],
     "bench/ppo.py": THREADS[:5] + [["--naive-width", "8"], ["--repeats", "0"], ["--new-tokens", "inf"],
                                    ["--batch", "-3"], ["--seed", "nan"]],
+    "bench/cost_growth.py": THREADS + [["--threads", "0"], ["--repeats", "0"], ["--warmup", "nan"], ["--batches"],
+                                       ["--batches", "16", "0"], ["--lengths", "241"], ["--gen-lengths", "16", "300"],
+                                       ["--only", "nope"], ["--only"], ["--seed", "-1"], ["--long-repeats", "0"]],
+    "bench/pipeline.py": THREADS + [["--out-dir", "{file}"], ["--out-dir", ""], ["--preset", "gpu"],
+                                    ["--seed", "-1"], ["--seed", str(2**32)]],
     "bench/train.py": THREADS + [["--device", "banana"], ["--peak-tflops", "nan"], ["--peak-tflops", "-1"],
                                  ["--cpu-batch", "0"], ["--presets", "nope"], ["--repeats", "0"]],
 }
@@ -82,6 +87,9 @@ GOOD = {   # flags that parse (the parsers only: nothing runs)
     "lessons/experiments/rm_limits.py": [["--threads", "0"], ["--seed", str(2**32 - 1)]],
     "bench/generate.py": [["--threads", "2", "--lengths", "8", "16"], ["--n-embd", "64", "--n-head", "8"]],
     "bench/ppo.py": [["--prompt-len", "8", "--naive-width", "8"]],
+    "bench/cost_growth.py": [["--only", "generate", "--gen-lengths", "4", "8", "--repeats", "1", "--warmup", "0"],
+                             ["--threads", "2", "--lengths", "240", "--only", "ppo-batch", "ppo-length", "--markdown"]],
+    "bench/pipeline.py": [["--out-dir", "{tmp}/new/runs", "--preset", "test", "--threads", "1", "--markdown"]],
     "bench/train.py": [["--threads", "0", "--device", "cpu", "--peak-tflops", "0.5", "--presets", "test"]],
 }
 

@@ -24,8 +24,13 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "frontier_dev": ("lessons/experiments/frontier_dev.json", "dev"),   # the beta grids: a choice, so dev
     "overopt": ("lessons/experiments/overoptimisation.json", "test"),
     "hack": ("lessons/results/ppo_beta0_lr3e-4.json", "test"),
+    "beta0": ("lessons/results/ppo_beta0.json", "test"),
+    "sft_nf": ("lessons/results/sft_no_fact_checks.json", "test"),   # the chain without fact checks (lessons 3, 4)
+    **{f"rm_nf{i}": (f"lessons/results/rm_no_fact_checks_seed{i}.json", "test") for i in range(3)},
     **{f"abl_{n}": (f"lessons/results/ablations/{n}.json", "dev")   # lesson 5's ablations: choices, so dev
        for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")},
+    **{f"it_{n.replace('-', '_')}": (f"lessons/results/iterations_dev/{n}.json", "dev")   # --iterations: a choice
+       for n in ("it40_seed0", "it60_seed0", "it40_seed1", "it60_seed1", "it40_lr6e-5", "it40_lr1e-4")},
 }
 FIELD = re.compile(r"\{(\w+)\.([\w.-]+):([^}]*)\}")
 
@@ -61,7 +66,33 @@ CLAIMS = {
         "Best-of-16 reaches {bon.gold_reward_bon:+.2f} ± {bon.gold_reward_bon_se:.2f} (gain {bon.gold_gain:+.2f} ± "
         "{bon.gold_gain_se:.2f}, win rate {bon.win_rate_vs_sft:.2f} ± {bon.win_rate_vs_sft_se:.2f})",
     ],
+    "lessons/README.md": [
+        "held-out gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} (corpus {sft.corpus_gold_reward:+.2f}, best "
+        "{sft.gold_reward_best:+.2f}); EOS rate {sft.eos_rate:.2f}",
+        "held-out accuracy {rm.val_accuracy:.2f} ± {rm.val_accuracy_se:.2f} vs the labeler's ceiling "
+        "{rm.labeler_accuracy:.2f} (skill {rm.skill_vs_ceiling:.2f} ± {rm.skill_se:.2f}); Spearman "
+        "{rm.gold_correlation.spearman:.2f} with gold",
+        "gold {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f} ({ppo.gold_gain_fraction:.0%} of the SFT→best "
+        "gap), KL {ppo.kl:.1f} nats, win rate vs SFT {ppo.win_rate_vs_sft:.2f} ± {ppo.win_rate_vs_sft_se:.2f}",
+    ],
+    "lessons/01-why-rl.md": [
+        "| corpus (the demonstrations, 50 draws per test prompt) | {sft.corpus_gold_reward:+.2f} ± "
+        "{sft.corpus_gold_reward_se:.2f} |",
+        "| SFT (`out/sft_summary.json`, 1,000 samples) | {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} | "
+        "{sft.gold_components.honest:+.2f} | {sft.gold_components.harmless:+.2f} | {sft.gold_components.helpful:+.2f} | "
+        "{sft.gold_components.concise:+.2f} | 0 | — |",
+    ] + [
+        f"| PPO seed {i} | {{{f}.gold_reward_ppo:+.2f}} ± {{{f}.gold_reward_ppo_se:.2f}} | "
+        f"{{{f}.gold_components_ppo.honest:+.2f}} | {{{f}.gold_components_ppo.harmless:+.2f}} | "
+        f"{{{f}.gold_components_ppo.helpful:+.2f}} | {{{f}.gold_components_ppo.concise:+.2f}} | {{{f}.kl:.2f}} | "
+        f"{{{f}.win_rate_vs_sft:.3f}} ± {{{f}.win_rate_vs_sft_se:.3f}} |" for i, f in enumerate(("ppo", "ppo1", "ppo2"))
+    ],
     "lessons/05-ppo.md": [
+        "moved dev gold from {it_it40_seed0.gold_reward_ppo:+.2f} to {it_it60_seed0.gold_reward_ppo:+.2f} on seed 0 "
+        "and from {it_it40_seed1.gold_reward_ppo:+.2f} to {it_it60_seed1.gold_reward_ppo:+.2f} on seed 1",
+        "reached only {it_it40_lr6e_5.gold_reward_ppo:+.2f} (6e-5, KL {it_it40_lr6e_5.kl:.2f}) and "
+        "{it_it40_lr1e_4.gold_reward_ppo:+.2f} (1e-4, KL {it_it40_lr1e_4.kl:.2f})",
+    ] + [
         f"| {{abl_{n}.gold_reward_sft:+.2f}} → {{abl_{n}.gold_reward_ppo:+.2f}} ± {{abl_{n}.gold_reward_ppo_se:.2f}} | "
         f"{{abl_{n}.gold_gain:+.2f}} ± {{abl_{n}.gold_gain_se:.2f}} | {{abl_{n}.kl:.2f}} | {{abl_{n}.win_rate_vs_sft:.3f}}"
         f" ± {{abl_{n}.win_rate_vs_sft_se:.3f}} | {{abl_{n}.iteration_log.19.beta:.3f}} | "
@@ -69,6 +100,11 @@ CLAIMS = {
         for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")
     ],
     "lessons/04-reward-model.md": [
+        "reach skill {rm_nf0.skill_vs_ceiling:.2f}, {rm_nf1.skill_vs_ceiling:.2f} and {rm_nf2.skill_vs_ceiling:.2f}",
+        "gold order {rm_nf0.gold_order_accuracy:.2f}, {rm_nf1.gold_order_accuracy:.2f} and "
+        "{rm_nf2.gold_order_accuracy:.2f}",
+        "and Spearman {rm_nf0.gold_correlation.spearman:.2f}, {rm_nf1.gold_correlation.spearman:.2f} and "
+        "{rm_nf2.gold_correlation.spearman:.2f}",
         "| {rm.n_pairs:,} | {rm1.n_pairs:,} | {rm2.n_pairs:,} |",
         "| {rm.val_accuracy:.3f} ± {rm.val_accuracy_se:.3f} | {rm1.val_accuracy:.3f} ± {rm1.val_accuracy_se:.3f} | "
         "{rm2.val_accuracy:.3f} ± {rm2.val_accuracy_se:.3f} |",
@@ -90,9 +126,18 @@ CLAIMS = {
     ] + [f"| {{frontier.rows.{i}.kl:.2f}} | {{frontier.rows.{i}.gold:+.2f}} ± {{frontier.rows.{i}.gold_se:.2f}} | "
          f"{{frontier.rows.{i}.rm:+.2f}} |" for i in (2, 4, 5, 7, 8, 9, 10, 11, 12)] + [
         "| best-of-64 | 3.17 | {frontier.rows.6.gold:+.2f} ± {frontier.rows.6.gold_se:.2f} | {frontier.rows.6.rm:+.2f} |",
-        "$d({overopt.fits.best-of-n.gold.0:.2f} - {overopt.fits.best-of-n.gold.1:.2f}",
+        "$d({overopt.fits.best-of-n.gold.0:.2f} - {overopt.fits.best-of-n.gold.1:.2f}\\,d)$, $R^2 = "
+        "{overopt.fits.best-of-n.gold.2:.2f}$",
     ] + [f"| {{hack.history.{i}.iteration:d}} | {{hack.history.{i}.kl:.2f}} | {{hack.history.{i}.rm:+.2f}} | "
-         for i in (0, 1, 2, 3, 5, 8)],
+         + ("**{}** (peak)" if i == 0 else "{}").format(f"{{hack.history.{i}.gold:+.2f}} ± "
+                                                        f"{{hack.history.{i}.gold_se:.2f}}")
+         + f" | {{hack.history.{i}.win_rate:.3f}} | {{hack.history.{i}.rm_gold_spearman:.2f}} |"
+         for i in (0, 1, 2, 3, 5, 8)] + [
+        "ends at KL {ppo.kl:.2f} with gold {ppo.gold_reward_ppo:+.2f} ± {ppo.gold_reward_ppo_se:.2f} and RM "
+        "{ppo.rm_reward_ppo:+.2f}",
+        "KL grows slowly to {beta0.kl:.2f} nats, gold rises to {beta0.gold_reward_ppo:+.2f} ± "
+        "{beta0.gold_reward_ppo_se:.2f} and the RM to {beta0.rm_reward_ppo:+.2f}",
+    ],
     "lessons/07-rlhf-at-scale.md": [
         "| SFT | {ppo.gold_reward_sft:+.2f} ± {ppo.gold_reward_sft_se:.2f} | — | 0 | — | "
         "{ppo.gold_components_sft.honest:+.2f} | {ppo.gold_components_sft.harmless:+.2f} | "
@@ -111,6 +156,8 @@ CLAIMS = {
         "{bon.gold_components_bon.helpful:+.2f} | {bon.gold_components_bon.concise:+.2f} |",
     ],
     "lessons/03-sft.md": [
+        "demonstrations seen as often: {sft_nf.gold_reward:+.2f} ± {sft_nf.gold_reward_se:.2f} in "
+        "{sft_nf.wall_seconds:.0f} s on the same test prompts",
         "| held-out gold reward, 1,000 samples of the 40 test prompts at T = 1 | {sft.gold_reward:+.3f} ± "
         "{sft.gold_reward_se:.3f} |",
         "| {sft.gold_reward:+.3f} ± {sft.gold_reward_se_iid:.3f} |",
@@ -162,19 +209,36 @@ def test_a_changed_number_is_caught(results, tmp_path):
 
 
 def test_the_committed_default_chain_meets_its_bars(results):
-    """The bars of the project on the test split: SFT imitates its corpus (within max(0.1 x the gap to the best,
-    2.5 SE)) and ends its answers; PPO closes at least 40% of the SFT-to-best gap at a KL of at most 10 nats;
-    the RM's Spearman with gold is at least 0.6 (its skill bar is the next test)."""
+    """The bars of the project on the test split, seed 0: SFT imitates its corpus (within max(0.1 x the gap to the
+    best, 2.5 SE)) and ends its answers; the RM's skill is at least 0.75 and its Spearman with gold at least 0.6;
+    PPO closes at least 50% of the SFT-to-best gap at a KL of at most 10 nats."""
     sft, rm, ppo = results["sft"], results["rm"], results["ppo"]
     gap = sft["gold_reward_best"] - sft["corpus_gold_reward"]
     assert abs(sft["gold_reward"] - sft["corpus_gold_reward"]) <= max(0.1 * gap, 2.5 * sft["gold_reward_se"])
     assert sft["eos_rate"] >= 0.95
-    assert ppo["gold_gain_fraction"] >= 0.4 and ppo["kl"] <= 10
+    assert rm["skill_vs_ceiling"] >= 0.75
     assert rm["gold_correlation"]["spearman"] >= 0.6
+    assert ppo["gold_gain_fraction"] >= 0.5 and ppo["kl"] <= 10
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: on the test split the default RM reaches skill 0.72 (seeds 0-2: "
-                   "0.72, 0.68 and seed 1's in lesson 4); the CPU-speed issue retunes the RM on dev. strict: "
-                   "this fails once the bar holds, so that the marker is removed")
-def test_the_committed_rm_meets_its_skill_bar(results):
-    assert results["rm"]["skill_vs_ceiling"] >= 0.75
+def test_the_readme_quotes_the_ppo_means_over_seeds(results):
+    """README's "over the three seeds" sentence: the mean and SE over seeds of the three committed PPO runs."""
+    from nano_rlhf.stats import over_seeds
+    runs = [results[k] for k in ("ppo", "ppo1", "ppo2")]
+    m = {k: over_seeds([r[k] for r in runs]) for k in ("gold_reward_ppo", "gold_gain", "kl", "win_rate_vs_sft")}
+    want = (f"Over the three seeds: gold {m['gold_reward_ppo']['mean']:+.2f} ± {m['gold_reward_ppo']['se']:.2f}, "
+            f"gain {m['gold_gain']['mean']:+.2f} ± {m['gold_gain']['se']:.2f}, KL {m['kl']['mean']:.2f} ± "
+            f"{m['kl']['se']:.2f}, win rate {m['win_rate_vs_sft']['mean']:.3f} ± {m['win_rate_vs_sft']['se']:.3f}")
+    text = re.sub(r"\s+", " ", (ROOT / "README.md").read_text().replace("−", "-"))
+    assert want in text, want
+
+
+@pytest.mark.parametrize("txt", ["rm_limits.txt", "rm_limits_no_fact_checks.txt"])
+def test_lesson_4_quotes_rm_limits_output(txt):
+    """Lesson 4's two printouts of lessons/experiments/rm_limits.py are the committed outputs, line by line (the
+    phase timings in parentheses left out)."""
+    lesson = (ROOT / "lessons/04-reward-model.md").read_text()
+    lines = [re.sub(r" \(\d+s\)$", "", line.rstrip()) for line in (ROOT / "lessons/results" / txt).read_text()
+             .splitlines() if line.strip()]
+    missing = [line for line in lines if line not in lesson]
+    assert not missing, f"lesson 4 does not quote lessons/results/{txt}:\n" + "\n".join(missing)

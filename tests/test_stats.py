@@ -96,3 +96,16 @@ def test_gold_report_clusters_its_standard_error_by_prompt():
     assert rep["n_prompts"] == 2 and rep["gold_reward"] == pytest.approx((g1 + g2) / 2)
     assert rep["gold_reward_se"] == pytest.approx(abs(g1 - g2) / 2)
     assert rep["gold_reward_se_iid"] < rep["gold_reward_se"] / 2
+
+
+def test_spearman_ranks_ties_by_their_average_rank_like_a_slow_count():
+    from nano_rlhf.evaluate import _ranks, correlations
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 7, 200).astype(float)            # many ties
+    y = x + rng.normal(0, 2, 200)
+    slow = lambda v: np.array([(v < a).sum() + ((v == a).sum() - 1) / 2 for a in v])  # noqa: E731
+    assert np.array_equal(_ranks(x), slow(x)) and np.array_equal(_ranks(y), slow(y))
+    assert _ranks([3.0, 1.0, 3.0, 2.0]).tolist() == [2.5, 0.0, 2.5, 1.0]       # by hand
+    rho = correlations(x, y)["spearman"]
+    assert abs(rho - np.corrcoef(slow(x), slow(y))[0, 1]) < 1e-12
+    assert correlations([1, 2, 3, 4], [10, 20, 30, 1000])["spearman"] == 1.0   # monotone: exactly 1

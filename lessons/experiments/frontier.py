@@ -72,12 +72,13 @@ def parse_args(argv, doc: str, name: str):
     ap.add_argument("--quick", action="store_true", help="tiny runs (--preset test), for tests: seconds")
     ap.add_argument("--png", default="", help=f"plot path (default: {name}.png next to this script; "
                                               f"<work-dir>/{name}.png with --quick)")
-    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
-                    help="CPU threads for every run (0: torch's default)")
+    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=None,
+                    help="CPU threads for every run (0: torch's default; default 2, 1 with --quick)")
     ap.add_argument("--eval-split", choices=["dev", "test"], default="test",
                     help="held-out prompts of every report: test (reported numbers) or dev (for choices, such as "
                          "the beta grids)")
     args = ap.parse_args(argv)
+    args.threads = (1 if args.quick else 2) if args.threads is None else args.threads   # the scripts' default: 2
     args.work_dir = args.work_dir or f"{args.out_dir}/experiments"
     args.png = args.png or (f"{args.work_dir}/{name}.png" if args.quick else str(HERE / f"{name}.png"))
     args.json = str(Path(args.png).with_suffix(".json"))    # the numbers behind the plot (the lessons quote them)

@@ -42,13 +42,15 @@ def parse_args(argv):
     ap = ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out-dir", default="out", help="folder holding sft.pt and rm.pt (read only)")
     ap.add_argument("--quick", action="store_true", help="tiny samples and a few training steps, for tests")
-    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
-                    help="CPU intra-op threads (0: torch's default)")
+    ap.add_argument("--threads", type=bounded(int, 0, 1024), default=None,
+                    help="CPU intra-op threads (0: torch's default; default 2, 1 with --quick)")
     ap.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0,   # numpy's seeds stop at 2**32 - 1
                     help="the seed train_rm.py ran with (its held-out pairs)")
     ap.add_argument("--eval-split", choices=["dev", "test"], default="test",
                     help="held-out prompts: test (reported numbers) or dev (for choices)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    args.threads = (1 if args.quick else 2) if args.threads is None else args.threads   # the scripts' default: 2
+    return args
 
 
 def pair_metrics(world, tok, groups, rc, rr) -> dict:
