@@ -209,9 +209,13 @@ def accuracy(rc, rr):
 def skill_vs_ceiling(rm_agree, gold_agree, prompts, n_boot=1000, seed=0):
     """Skill (acc - 0.5) / (ceiling - 0.5) and its standard error, by bootstrapping the prompts: both accuracies
     come from the same noisy labels, so they are resampled together, and the pairs of one prompt go together
-    (they share its difficulty; stats.bootstrap_by_cluster).  (n,), (n,), n prompt labels -> skill, se"""
+    (they share its difficulty; stats.bootstrap_by_cluster). Where the ceiling is not above chance (a handful of
+    pairs) skill is undefined: NaN, and such resamples are left out of the SE.  (n,), (n,), n labels -> skill, se"""
     rm_agree, gold_agree = np.asarray(rm_agree, dtype=np.float64), np.asarray(gold_agree, dtype=np.float64)
-    skill = lambda i: (rm_agree[i].mean() - 0.5) / max(gold_agree[i].mean() - 0.5, 1e-8)  # noqa: E731
+
+    def skill(i):
+        room = gold_agree[i].mean() - 0.5            # the ceiling's distance from chance
+        return (rm_agree[i].mean() - 0.5) / room if room > 0 else float("nan")
     return bootstrap_by_cluster(skill, prompts, n_boot, seed)
 
 

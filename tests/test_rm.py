@@ -53,6 +53,16 @@ def test_skill_is_the_way_from_chance_to_the_ceiling_with_a_bootstrap_se():
     assert se == pytest.approx(delta_se, rel=0.1)
 
 
+def test_skill_is_undefined_where_the_ceiling_is_at_chance():
+    """A ceiling at chance leaves no room to measure skill in: NaN (null in the summary), not a huge number, and
+    resamples whose ceiling is at chance are left out of the SE."""
+    skill, _ = train_rm.skill_vs_ceiling([1, 0, 1, 0], [1, 0, 1, 0], range(4))    # ceiling 0.5
+    assert math.isnan(skill)
+    rm, gold = [1, 1, 0, 1, 1, 0], [1, 1, 1, 1, 0, 0]                          # ceiling 4/6, 6 prompts
+    skill, se = train_rm.skill_vs_ceiling(rm, gold, range(6), n_boot=2000)
+    assert skill == pytest.approx((4 / 6 - 0.5) / (4 / 6 - 0.5)) and math.isfinite(se) and se < 10
+
+
 @torch.no_grad()
 def test_score_is_taken_at_the_eos_whatever_the_padding():
     torch.manual_seed(0)
