@@ -1,7 +1,7 @@
 """The reward-KL frontier: gold (and RM) reward against KL(pi || pi_SFT) on held-out prompts, for best-of-n
 (n = 1..64), PPO (beta = 0, the default, 4x the default) and DPO (beta = 0.1, 0.3, 1), on one plot with SFT.
 
-    python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~12 min on a laptop CPU
+    python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~9 min on a laptop CPU
     python lessons/experiments/frontier.py --quick    # seconds, on a --preset test chain: checks the plumbing
 
 Each PPO and DPO run is the training script's own `main(cfg)` with a few overrides, in its own folder under
@@ -9,15 +9,19 @@ Each PPO and DPO run is the training script's own `main(cfg)` with a few overrid
 whose summary is already there, made from the same checkpoints and overrides, is reused: delete its folder (or the
 work dir) to measure again, e.g. after changing a script's defaults. overoptimisation.py shares these runs.
 
-KL is measured the same way for PPO and DPO: on held-out samples, summed over response tokens, averaged over
+The trained methods are the entries of METHODS (a training script, its beta grid, how its points are drawn): a new
+method is one more entry, not another branch. KL is measured the same way for PPO and DPO: on held-out samples, summed over response tokens, averaged over
 responses, at the sampling temperature (evaluate.policy_report). Best-of-n uses the analytic log n - (n - 1)/n,
 an upper bound when responses repeat (nano_rlhf/best_of_n.py); its curve for every n comes from one draw of 64
 SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: nothing here selects by it.
 """
+import importlib
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -104,9 +108,7 @@ def run_name(stage: str, overrides: dict) -> str:
 
 def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
     """Train with train_<stage>.py's main(cfg) in <work-dir>/<name>, or reuse the summary of an identical run."""
-    import train_dpo
-    import train_ppo
-    module = {"ppo": train_ppo, "dpo": train_dpo}[stage]
+    module = importlib.import_module(f"train_{stage}")
     preset = "test" if args.quick else "default"
     d = Path(args.work_dir) / args.eval_split / run_name(stage, overrides)
     stamp = {"chain": ids, "preset": preset, "overrides": overrides, "split": args.eval_split}
@@ -134,6 +136,34 @@ def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
 def ppo_overrides(beta: float, args) -> dict:
     """PPO at this beta, evaluated often enough for a curve (every iteration of the 3 of --quick)."""
     return {"beta": beta, "eval_interval": 1 if args.quick else EVAL_INTERVAL}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A trained method on the frontier. Its train_<stage>.py's summary holds kl, gold_reward_<stage>(_se) and
+    rm_reward_<stage>; it is trained at each beta of betas(its default beta, --quick), with overrides(beta, args)."""
+    stage: str
+    label: str
+    betas: Callable[[float, bool], list]
+    overrides: Callable[[float, object], dict]
+    marker: str
+    color: str
+    history: bool = False          # also draw its held-out evaluations along the run (a faint line)
+
+
+# PPO: no leash, the default beta and four times it (overoptimisation.py reuses the first two runs); DPO: the
+# default beta and simple values around it. The runs' own defaults otherwise (iterations, lr, epochs...).
+METHODS = (
+    Method("ppo", "PPO", lambda b, quick: sorted({0.0, b, 4 * b}), ppo_overrides, "s", "tab:blue", history=True),
+    Method("dpo", "DPO", lambda b, quick: sorted({b, 1.0} if quick else {0.1, 0.3, 1.0, b}),
+           lambda b, args: {"beta": b}, "^", "tab:red"),
+)
+
+
+def train_method(m: Method, args, ids: dict) -> dict:
+    """{beta: summary} of one method's runs over its beta grid (cached runs reused, see train_run)."""
+    default_beta = importlib.import_module(f"train_{m.stage}").Config().beta
+    return {b: train_run(m.stage, m.overrides(b, args), args, ids) for b in m.betas(default_beta, args.quick)}
 
 
 def bon_curve(args, ids: dict, ns=NS) -> dict:
@@ -174,23 +204,14 @@ def bon_curve(args, ids: dict, ns=NS) -> dict:
 def main(args) -> dict:
     timer = Timer()
     ids = chain_ids(args.out_dir)
-    import train_dpo
-    import train_ppo
-    # PPO: no leash, the default beta and four times it (overoptimisation.py reuses the first two runs); DPO: the
-    # default beta and simple values around it. The runs' own defaults otherwise (iterations, lr, epochs...).
-    b_ppo, b_dpo = train_ppo.Config().beta, train_dpo.Config().beta
-    ppo_betas = sorted({0.0, b_ppo, 4 * b_ppo})
-    dpo_betas = sorted({b_dpo, 1.0} if args.quick else {0.1, 0.3, 1.0, b_dpo})
     curve = bon_curve(args, ids)
-    ppo = {b: train_run("ppo", ppo_overrides(b, args), args, ids) for b in ppo_betas}
-    dpo = {b: train_run("dpo", {"beta": b}, args, ids) for b in dpo_betas}
+    runs = {m.stage: train_method(m, args, ids) for m in METHODS}
 
     rows = [("SFT", 0.0, curve["rows"][0]["gold"], curve["rows"][0]["gold_se"], curve["rows"][0]["rm"])]
     rows += [(f"best-of-{r['n']}", r["kl"], r["gold"], r["gold_se"], r["rm"]) for r in curve["rows"][1:]]
-    rows += [(f"PPO beta={b}", s["kl"], s["gold_reward_ppo"], s["gold_reward_ppo_se"], s["rm_reward_ppo"])
-             for b, s in ppo.items()]
-    rows += [(f"DPO beta={b}", s["kl"], s["gold_reward_dpo"], s["gold_reward_dpo_se"], s["rm_reward_dpo"])
-             for b, s in dpo.items()]
+    for m in METHODS:
+        rows += [(f"{m.label} beta={b}", s["kl"], s[f"gold_reward_{m.stage}"], s[f"gold_reward_{m.stage}_se"],
+                  s[f"rm_reward_{m.stage}"]) for b, s in runs[m.stage].items()]
     print(f"\n{args.eval_split} split: reward against KL(pi || pi_SFT), ± SE clustered by prompt (SFT and best-of-n: {curve['n_samples']} samples; PPO and "
           f"DPO: their final report)\n{'policy':<16}{'KL (nats)':>10}{'gold':>17}{'RM':>8}")
     for name, kl, g, se, r in rows:
@@ -203,14 +224,14 @@ def main(args) -> dict:
         ax.plot([r["kl"] for r in c], [r[key] for r in c], "o-", color="tab:green", label="best-of-n (analytic KL)")
         for r in c[1:]:
             ax.annotate(f"n={r['n']}", (r["kl"], r[key]), fontsize=7, xytext=(3, -9), textcoords="offset points")
-        for stage, runs, color in (("PPO", ppo, "tab:blue"), ("DPO", dpo, "tab:red")):
-            for i, (b, s) in enumerate(runs.items()):
-                k = f"{key}_reward_{stage.lower()}"
-                ax.plot(s["kl"], s[k], "s" if stage == "PPO" else "^", color=color, alpha=0.4 + 0.6 * i / len(runs),
-                        label=f"{stage} beta={b}")
-                if stage == "PPO":     # the held-out evaluations along the run, faint
+        for m in METHODS:
+            grid = runs[m.stage]
+            for i, (b, s) in enumerate(grid.items()):
+                ax.plot(s["kl"], s[f"{key}_reward_{m.stage}"], m.marker, color=m.color,
+                        alpha=0.4 + 0.6 * i / len(grid), label=f"{m.label} beta={b}")
+                if m.history:          # the held-out evaluations along the run, faint
                     h = s["history"]
-                    ax.plot([r["kl"] for r in h], [r[key] for r in h], "-", color=color, alpha=0.25, lw=1)
+                    ax.plot([r["kl"] for r in h], [r[key] for r in h], "-", color=m.color, alpha=0.25, lw=1)
         ax.plot(0, c[0][key], "k*", ms=12, label="SFT")
         ax.set_title(title)
         ax.set_xlabel("KL(pi || pi_SFT), nats per response")
@@ -221,7 +242,7 @@ def main(args) -> dict:
            "n_bon_samples": curve["n_samples"]}
     write_json(args.json, out)
     print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
-    return {**out, "bon": curve, "ppo": ppo, "dpo": dpo}
+    return {**out, "bon": curve, **runs}
 
 
 if __name__ == "__main__":
