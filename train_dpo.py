@@ -1,7 +1,7 @@
 """Direct preference optimisation (DPO): the policy learns from the preference pairs directly, with no reward model
 and no sampling during training.
 
-    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~2 minutes
+    python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1 minute
     python train_dpo.py --beta 0.1         # the DPO paper's usual value: more KL here, and less gold (below)
     python train_dpo.py --data prefs.jsonl # your own {"prompt", "chosen", "rejected"} lines
     python train_dpo.py --preset test      # seconds, for tests

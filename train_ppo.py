@@ -1,6 +1,6 @@
 """Stage 3 of RLHF: PPO against the reward model, with a per-token KL penalty to the SFT policy.
 
-    python train_ppo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~2 minutes
+    python train_ppo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1.5 minutes
     python train_ppo.py --beta 0           # no KL leash: watch reward hacking
     python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
     python train_ppo.py --preset test      # seconds, for tests

@@ -1,6 +1,6 @@
 """Stage 2 of RLHF: a Bradley-Terry reward model (RM), initialised from the SFT checkpoint with a scalar head.
 
-    python train_rm.py                     # after train_sft.py; laptop CPU, ~2 minutes: writes out/rm.pt
+    python train_rm.py                     # after train_sft.py; laptop CPU, ~1 minute: writes out/rm.pt
     python train_rm.py --preset test       # seconds, for tests
     python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
 

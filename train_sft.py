@@ -1,6 +1,6 @@
 """Stage 1 of RLHF: supervised fine-tuning (SFT) of a small GPT on prompt/response demonstrations.
 
-    python train_sft.py                    # laptop CPU, ~3 minutes: writes out/sft.pt
+    python train_sft.py                    # laptop CPU, ~2 minutes: writes out/sft.pt
     python train_sft.py --preset gpu       # a bigger model for one GPU
     python train_sft.py --preset test      # seconds, for tests
     python train_sft.py --data my.jsonl    # your own {"prompt": ..., "response": ...} lines
