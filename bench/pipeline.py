@@ -90,8 +90,10 @@ def main(argv=None):
                 summaries[stage] = json.load(f)
         except (OSError, ValueError) as e:
             fail(f"cannot read {path} ({e}): run `python bench/pipeline.py --out-dir {args.out_dir}` first")
-        if "time_phases" not in summaries[stage]:
-            fail(f"{path} has no time_phases (written by an older nano-rlhf): run the stages again")
+        ph = summaries[stage].get("time_phases") if isinstance(summaries[stage], dict) else None
+        if not (isinstance(ph, dict) and "total" in ph and all(type(v) in (int, float) for v in ph.values())):
+            fail(f"{path} has no readable time_phases (written by an older nano-rlhf, or damaged): run "
+                 f"`python bench/pipeline.py --out-dir {args.out_dir}` again")
     md = args.markdown
     sep = " | " if md else "  "
     head = ["stage", "wall s", "in script s", "start-up s", "coarse phases (s)"]

@@ -105,9 +105,14 @@ def test_pipeline_reports_the_summaries_of_a_tiny_chain(rm_chain_dir, tmp_path, 
     assert "train: backward" in out and "rollout" in out
 
 
-def test_pipeline_report_without_runs_is_one_line_and_exit_2(tmp_path, capsys):
+def test_pipeline_report_without_usable_runs_is_one_line_and_exit_2(tmp_path, capsys):
+    """No summaries, damaged ones, or ones without a readable profile: one line, exit code 2."""
     m = bench("pipeline")
-    with pytest.raises(SystemExit) as e:
-        m.main(["--report-only", "--out-dir", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and len(err.splitlines()) == 1 and "bench/pipeline.py" in err
+    for content in (None, "not json", "[1, 2]", '{"time_phases": {"train": 1.0}}', '{"time_phases": {"total": "x"}}'):
+        if content is not None:
+            for stage in ("sft", "rm", "ppo"):
+                (tmp_path / f"{stage}_summary.json").write_text(content)
+        with pytest.raises(SystemExit) as e:
+            m.main(["--report-only", "--out-dir", str(tmp_path)])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and len(err.splitlines()) == 1 and "bench/pipeline.py" in err, (content, err)
