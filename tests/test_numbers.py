@@ -25,7 +25,8 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "overopt": ("lessons/experiments/overoptimisation.json", "test"),
     "hack": ("lessons/results/ppo_beta0_lr3e-4.json", "test"),
     "beta0": ("lessons/results/ppo_beta0.json", "test"),
-    "sft_nf": ("lessons/results/sft_no_fact_checks.json", "test"),   # the chain without fact checks (lessons 3, 4)
+    "sft_nf": ("lessons/results/sft_no_fact_checks.json", "test"),
+    "sft1": ("lessons/results/sft_seed1.json", "test"), "sft2": ("lessons/results/sft_seed2.json", "test"),   # the chain without fact checks (lessons 3, 4)
     **{f"rm_nf{i}": (f"lessons/results/rm_no_fact_checks_seed{i}.json", "test") for i in range(3)},
     **{f"abl_{n}": (f"lessons/results/ablations/{n}.json", "dev")   # lesson 5's ablations: choices, so dev
        for n in ("default20", "no_whiten", "critic_sft", "critic_scratch", "k3", "target1", "t07", "t07_noscale")},
@@ -156,6 +157,8 @@ CLAIMS = {
         "{bon.gold_components_bon.helpful:+.2f} | {bon.gold_components_bon.concise:+.2f} |",
     ],
     "lessons/03-sft.md": [
+        "give {sft1.gold_reward:+.2f} ± {sft1.gold_reward_se:.2f} and {sft2.gold_reward:+.2f} ± "
+        "{sft2.gold_reward_se:.2f} (EOS {sft1.eos_rate:.3f} and {sft2.eos_rate:.3f})",
         "demonstrations seen as often: {sft_nf.gold_reward:+.2f} ± {sft_nf.gold_reward_se:.2f} in "
         "{sft_nf.wall_seconds:.0f} s on the same test prompts",
         "| held-out gold reward, 1,000 samples of the 40 test prompts at T = 1 | {sft.gold_reward:+.3f} ± "
