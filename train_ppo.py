@@ -280,7 +280,7 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
     """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers.
     phases, if given, is charged the forward, backward and optimiser time (main's profile)."""
     T = cfg.temperature if cfg.scale_logits else 1.0
-    phases = phases or Phases(exp.seq.device)
+    phases = phases or Phases()          # not profiled: laps that are never read, and never wait for a GPU
     policy.train()
     critic.train()
     stats = []

@@ -35,7 +35,7 @@ def parse_args(argv=None):
     ap.add_argument("--preset", choices=["default", "test"], default="default", help="the stages' preset")
     ap.add_argument("--seed", type=bounded(int, 0, 2**32 - 1), default=0, help="every stage's --seed")
     ap.add_argument("--threads", type=bounded(int, 0, 1024), default=None,
-                    help="every stage's --threads (default: the stages' own default, 1)")
+                    help="every stage's --threads (default: the stages' own default, 2)")
     ap.add_argument("--report-only", action="store_true", help="run nothing: profile the summaries in --out-dir")
     ap.add_argument("--markdown", action="store_true", help="print the tables as GitHub markdown (for README)")
     args = ap.parse_args(argv)
@@ -60,8 +60,7 @@ def run_stage(stage: str, args) -> float:
 
 
 def profile_rows(phases: dict, top: int = 6) -> list[tuple[str, float, float]]:
-    """A stage's time_phases -> its `top` costliest phases as (name, seconds, share), the rest summed as "other".
-    Phases named "a: b" are also summed by their prefix "a" (e.g. every "train: ..." lap)."""
+    """A stage's time_phases -> its `top` costliest phases as (name, seconds, share), the rest summed as "other"."""
     total = phases["total"] or 1.0
     items = sorted(((k, v) for k, v in phases.items() if k != "total"), key=lambda kv: -kv[1])
     rows = [(k, v, v / total) for k, v in items[:top]]
@@ -70,11 +69,12 @@ def profile_rows(phases: dict, top: int = 6) -> list[tuple[str, float, float]]:
 
 
 def by_prefix(phases: dict) -> dict:
-    """{"train": sum of every "train: ..." phase, ...}: the coarse picture."""
+    """Phases named "a: b" summed by their prefix "a" ({"train": every "train: ..." lap, ...}): the coarse picture."""
     out = {}
     for k, v in phases.items():
         if k != "total":
-            out[k.split(":")[0]] = out.get(k.split(":")[0], 0.0) + v
+            group = k.split(":")[0]
+            out[group] = out.get(group, 0.0) + v
     return out
 
 

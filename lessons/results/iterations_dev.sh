@@ -4,18 +4,11 @@
 #     bash lessons/results/iterations_dev.sh     # after reproduce.sh; ~9 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-R=runs/results
-mkdir -p lessons/results/iterations_dev
-ppo_run() {
-    local name=$1; shift
-    local d=$R/iterations_dev_$name
-    mkdir -p $d && cp $R/sft.pt $R/rm.pt $d/
-    python train_ppo.py --out-dir $d --eval-split dev "$@" > $d/log.txt
-    cp $d/ppo_summary.json lessons/results/iterations_dev/$name.json
-}
-ppo_run it40_seed0 --iterations 40
-ppo_run it60_seed0 --iterations 60
-ppo_run it40_seed1 --iterations 40 --seed 1
-ppo_run it60_seed1 --iterations 60 --seed 1
-ppo_run it40_lr6e-5 --iterations 40 --lr 6e-5
-ppo_run it40_lr1e-4 --iterations 40 --lr 1e-4
+source lessons/results/ppo_run.sh
+dev() { ppo_run iterations_dev_$1 lessons/results/iterations_dev/$1.json --eval-split dev "${@:2}"; }
+dev it40_seed0 --iterations 40
+dev it60_seed0 --iterations 60
+dev it40_seed1 --iterations 40 --seed 1
+dev it60_seed1 --iterations 60 --seed 1
+dev it40_lr6e-5 --iterations 40 --lr 6e-5
+dev it40_lr1e-4 --iterations 40 --lr 1e-4
