@@ -171,16 +171,19 @@ def whiten(x, mask, eps: float = 1e-8):
 
 
 # [lesson:policy_loss]
-def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
+def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float, weights=None):
     """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), as a loss to minimise.  (B, T) x4 -> scalar, stats
 
-    ratio = pi / pi_old; loss = masked mean of max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)).
+    ratio = pi / pi_old; per-token loss l_t = max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)), averaged over
+    the real tokens (the masked mean), or summed with the per-token weights (B, T) when given (train_grpo.py's
+    loss aggregations: the weights say how tokens and responses are averaged).
     """
     # BEGIN SOLUTION
     ratio = torch.exp(logprobs - old_logprobs)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    per_token = torch.maximum(unclipped, clipped)
+    loss = masked_mean(per_token, mask) if weights is None else (per_token * weights).sum()
     # END SOLUTION
     with torch.no_grad():
         clipfrac = masked_mean((clipped > unclipped).float(), mask)

@@ -177,7 +177,7 @@ def main(cfg: Config) -> dict:
         # trunk compare an answer with its subject, which the reward model reuses to judge facts (lesson 4)
         train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus("dev")
     if cfg.init:
-        parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo"))
+        parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo", "grpo"))
         check_init_flags(cfg, parent)
         tok = load_tokenizer(parent)
     elif cfg.tokenizer == "gpt2":

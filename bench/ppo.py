@@ -3,8 +3,8 @@
     python bench/ppo.py                      # CPU, 1 thread, ~1 minute
     python bench/ppo.py --repeats 20 --threads 2
 
-Setting (the one TRL's PPO was timed at on this machine, ~0.8 s/iteration: ../shared/reference/facts.md, the
-project's shared notes beside the repository):
+Setting (the one TRL's PPO was timed at on this machine, 0.64-0.68 s/iteration re-measured, ~0.8 s earlier:
+../shared/reference/facts.md, the project's shared notes beside the repository):
 16 prompts of a fixed length x exactly 32 new tokens (eos_id=-1, never sampled), four separate GPTs (policy,
 reference, reward model, critic) of 4 layers x 128 dims x 4 heads, fp32, 1 thread, 1 epoch, 1 minibatch, the
 default tokenizer (train_bpe on World().corpus(), vocab 512). Prompts: real training prompts of the world with at
@@ -36,7 +36,7 @@ from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, ge
 from nano_rlhf.tokenizer import train_bpe  # noqa: E402
 from nano_rlhf.world import World  # noqa: E402
 
-TRL_SECONDS = 0.8     # TRL 1.12 PPO at this setting on this machine (reference facts)
+TRL_SECONDS = 0.66    # TRL 1.12 PPO at this setting on this machine: 0.64-0.68 s re-measured (facts.md; ~0.8 earlier)
 TARGET_SECONDS = 0.4
 
 

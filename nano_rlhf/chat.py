@@ -40,7 +40,7 @@ def parse_args(argv=None):
 
 
 def load(path):
-    ck = load_checkpoint(path, ("sft", "ppo", "dpo"))
+    ck = load_checkpoint(path, ("sft", "ppo", "dpo", "grpo"))
     return ck, load_tokenizer(ck), build_policy(ck, "cpu").eval()
 
 

@@ -1,7 +1,7 @@
 """Checkpoints: plain data (tensors, numbers, strings), written atomically, read with weights_only=True.
 
 Every checkpoint carries what the next stage needs so it asks for no repeated flags:
-    stage        "sft" | "rm" | "ppo" | "dpo"
+    stage        "sft" | "rm" | "ppo" | "dpo" | "grpo"
     id           a short content hash, so a child can name its parent
     parents      {stage: id} of the checkpoints it was built from
     model_config GPTConfig as a dict
@@ -26,7 +26,7 @@ from nano_rlhf.tokenizer import Tokenizer
 
 # the command that produces each stage's checkpoint, for the one-line errors
 MAKES = {"sft": "python train_sft.py", "rm": "python train_rm.py", "ppo": "python train_ppo.py",
-         "dpo": "python train_dpo.py"}
+         "dpo": "python train_dpo.py", "grpo": "python train_grpo.py"}
 KEYS = {"stage": str, "id": str, "parents": dict, "model_config": dict, "tokenizer": dict, "model": dict,
         "config": dict, "metrics": dict}
 STAGE_CONFIG = {"sft": {"world_seed": (0, 2**32 - 1), "max_new_tokens": (1, 65536)},   # what later stages read

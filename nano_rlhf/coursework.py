@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["attention", "sft_loss", "bt_loss", "kl_penalty", "gae", "policy_loss", "value_loss", "dpo_loss"]
+ORDER = ["attention", "sft_loss", "bt_loss", "kl_penalty", "gae", "policy_loss", "value_loss", "dpo_loss",
+         "group_advantages", "loss_weights"]
 LESSONS = {"attention": "lessons/02-model.md", "sft_loss": "lessons/03-sft.md", "bt_loss": "lessons/04-reward-model.md",
            "kl_penalty": "lessons/05-ppo.md", "gae": "lessons/05-ppo.md", "policy_loss": "lessons/05-ppo.md",
-           "value_loss": "lessons/05-ppo.md", "dpo_loss": "lessons/07-rlhf-at-scale.md"}
+           "value_loss": "lessons/05-ppo.md", "dpo_loss": "lessons/07-rlhf-at-scale.md",
+           "group_advantages": "lessons/09-critic-free.md", "loss_weights": "lessons/09-critic-free.md"}
 MANIFEST = "STUDENT_COPY"
 # (spelled in two halves so that this file itself never contains what a remaining stub contains)
 STUB = 'raise NotImplementedError(' + '"Exercise {number}: {name} — see {lesson}")'
@@ -335,9 +337,9 @@ def main(argv=None):
     try:
         if args.command == "list":
             counts = graded_tests()
-            print(f"{'#':>2}  {'exercise':<12} {'file':<20} {'lesson':<30} graded tests")
+            print(f"{'#':>2}  {'exercise':<16} {'file':<20} {'lesson':<30} graded tests")
             for e in exercises():
-                print(f"{e.number:>2}  {e.name:<12} {e.file:<20} {e.lesson:<30} {counts.get(e.name, 0)}")
+                print(f"{e.number:>2}  {e.name:<16} {e.file:<20} {e.lesson:<30} {counts.get(e.name, 0)}")
         elif args.command == "student":
             exs = make_student_copy(args.out_dir)
             print(f"wrote {args.out_dir}: {len(exs)} exercises stubbed ({', '.join(e.name for e in exs)})")

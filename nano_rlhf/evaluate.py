@@ -108,9 +108,9 @@ def _ranks(x):
 
 
 def correlations(a, b) -> dict:
-    """Pearson and Spearman correlation of two equally long lists (NaN when either is constant)."""
+    """Pearson and Spearman correlation of two equally long lists (NaN when either is constant or not finite)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+    if len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()) or a.std() == 0 or b.std() == 0:
         return {"pearson": float("nan"), "spearman": float("nan"), "n": len(a)}
     return {"pearson": float(np.corrcoef(a, b)[0, 1]),
             "spearman": float(np.corrcoef(_ranks(a), _ranks(b))[0, 1]), "n": len(a)}
@@ -166,13 +166,15 @@ def policy_report(policy, ref, rm, reward_norm: dict, tok: Tokenizer, world: Wor
                   temperature: float, max_new_tokens: int, no_eos_penalty: float, tau: float, seed: int,
                   sft_samples: list[Sample] | None = None, device="cpu", autocast=nullcontext) -> dict:
     """Everything PPO reports on held-out prompts: gold (+ components), RM score, KL to the reference, the RM-gold
-    correlation on the policy's own samples, and the win rate against SFT samples of the same prompts."""
+    correlation on the policy's own samples, and the win rate against SFT samples of the same prompts. Without an
+    RM (rm None: train_grpo.py --reward verifier with no rm.pt) the RM fields are NaN."""
     samples = sample_policy(policy, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                             device=device, seed=seed, autocast=autocast)
     rep = gold_report(world, samples)
-    rm_scores = np.array(score_samples(rm, tok, samples, device=device, autocast=autocast, **reward_norm))
+    rm_scores = (np.full(len(samples), np.nan) if rm is None else
+                 np.array(score_samples(rm, tok, samples, device=device, autocast=autocast, **reward_norm)))
     ended = np.array([s.ended for s in samples])
-    rm_scores = np.where(ended, rm_scores, no_eos_penalty)
+    rm_scores = np.where(ended, rm_scores, no_eos_penalty) if rm is not None else rm_scores
     lp = response_logprobs(policy, tok, samples, temperature, device, autocast)
     ref_lp = response_logprobs(ref, tok, samples, temperature, device, autocast)
     k1 = [float(kl_per_token(a, b)[0].sum()) for a, b in zip(lp, ref_lp)]

@@ -1,10 +1,12 @@
-"""What train_ppo.py reports, kept out of the algorithm's file: progress lines, held-out evaluations against the
-simulated human, the summary JSON, the PNGs and the side-by-side table. Gold is reported here, never fed back."""
+"""What train_ppo.py (and train_grpo.py, with stage="grpo") reports, kept out of the algorithm's file: progress
+lines, held-out evaluations against the simulated human, the summary JSON, the PNGs and the side-by-side table.
+Gold is reported here, never fed back."""
 import numpy as np
 
-from nano_rlhf.evaluate import format_component_changes, format_side_by_side, policy_report
+from nano_rlhf.evaluate import format_component_changes, format_side_by_side, gold_scores, policy_report
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.plots import plot_curves
+from nano_rlhf.stats import cluster_means
 from nano_rlhf.world import eval_seed
 
 
@@ -23,12 +25,12 @@ def distinct_n(token_lists, n: int = 2) -> float:
 
 
 class PPOReporter:
-    def __init__(self, cfg, world, tok, ref, rm, reward_norm, tau, max_new, device, autocast):
-        self.cfg, self.world, self.tok, self.ref, self.rm = cfg, world, tok, ref, rm
+    def __init__(self, cfg, world, tok, ref, rm, reward_norm, tau, max_new, device, autocast, stage: str = "ppo"):
+        self.cfg, self.world, self.tok, self.ref, self.rm, self.stage = cfg, world, tok, ref, rm, stage
         self.norm, self.tau, self.max_new, self.device, self.autocast = reward_norm, tau, max_new, device, autocast
         split = world.split(cfg.eval_split)
         self.prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
-        self.metrics = MetricsLog(cfg.out_dir, "ppo")   # "iteration" and "eval" rows, on disk as they happen
+        self.metrics = MetricsLog(cfg.out_dir, stage)   # "iteration" and "eval" rows, on disk as they happen
         self.sft = self._report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))
         print(f"SFT on {len(self.prompts)} samples of the {cfg.eval_split} split: gold {self.sft['gold_reward']:+.3f} "
               f"± {self.sft['gold_reward_se']:.3f}, RM {self.sft['rm_reward']:+.3f}, best possible "
@@ -78,55 +80,59 @@ class PPOReporter:
               f"t {times[0]:.2f}/{times[1]:.2f}/{times[2]:.2f}s")
 
     def summary(self, policy, iterations: int, wall_seconds: float) -> dict:
-        last, sft = self.last, self.sft
+        last, sft, st = self.last, self.sft, self.stage
         best = self.world.gold_reward_best(self.prompts)
         gap = best - sft["gold_reward"]
         return {
             "split": self.cfg.eval_split, "n_prompts": last["n_prompts"],
             "gold_reward_sft": sft["gold_reward"], "gold_reward_sft_se": sft["gold_reward_se"],
-            "gold_reward_ppo": last["gold_reward"], "gold_reward_ppo_se": last["gold_reward_se"],
+            f"gold_reward_{st}": last["gold_reward"], f"gold_reward_{st}_se": last["gold_reward_se"],
             "gold_reward_best": best, "gold_gain_fraction": (last["gold_reward"] - sft["gold_reward"]) / gap,
-            "gold_gain": last["gold_diff"], "gold_gain_se": last["gold_diff_se"],   # PPO - SFT, paired by prompt
-            "gold_components_sft": sft["gold_components"], "gold_components_ppo": last["gold_components"],
+            "gold_gain": last["gold_diff"], "gold_gain_se": last["gold_diff_se"],   # policy - SFT, paired by prompt
+            "gold_components_sft": sft["gold_components"], f"gold_components_{st}": last["gold_components"],
             "win_rate_vs_sft": last["win_rate"], "win_rate_vs_sft_se": last["win_rate_se"],
             "soft_win_rate_vs_sft": last["soft_win_rate"], "soft_win_rate_vs_sft_se": last["soft_win_rate_se"],
-            "rm_reward_ppo": last["rm_reward"], "rm_reward_ppo_se": last["rm_reward_se"],
+            f"rm_reward_{st}": last["rm_reward"], f"rm_reward_{st}_se": last["rm_reward_se"],
             "rm_reward_sft": sft["rm_reward"], "kl": last["kl"], "kl_se": last["kl_se"], "kl_k3": last["kl_k3"],
-            "eos_rate_ppo": last["eos_rate"], "n_eval": last["n"], "iterations": iterations,
+            f"eos_rate_{st}": last["eos_rate"], "n_eval": last["n"], "iterations": iterations,
             "wall_seconds": wall_seconds, "history": self.metrics.rows("eval"),
+            # per held-out prompt, the mean gold of the final samples: pairs two runs of one seed by prompt
+            # (their evaluations sample the same prompts), as lessons/results/critic_free.py compares GRPO with PPO
+            "gold_by_prompt": cluster_means([g.total for g in gold_scores(self.world, last["samples"])],
+                                            [s.prompt for s in last["samples"]]),
             "iteration_log": self.metrics.rows("iteration"),
         }
 
     def write(self, summary: dict, phases):
-        out = self.cfg.out_dir
+        out, st, name = self.cfg.out_dir, self.stage, self.stage.upper()
         self.metrics.close()
         iters, history = self.metrics.rows("iteration"), self.metrics.rows("eval")
         it = [r["iteration"] for r in iters]
         ev = [r["iteration"] for r in history]
-        plot_curves(f"{out}/ppo_curves.png", [
-            ("reward", {"RM (rollouts)": (it, [r["rm"] for r in iters]),
+        plot_curves(f"{out}/{st}_curves.png", [
+            ("reward", {"reward (rollouts)": (it, [r["rm"] for r in iters]),
                         "gold (rollouts)": (it, [r["gold"] for r in iters]),
                         "gold (held-out)": (ev, [r["gold"] for r in history])}),
             ("KL(pi || pi_SFT), nats / response", {"k1": (it, [r["kl"] for r in iters]),
                                                    "k3": (it, [r["kl_k3"] for r in iters])})],
             xlabel="iteration")
         kl = [r["kl"] for r in history]
-        plot_curves(f"{out}/ppo_reward_vs_kl.png", [
+        plot_curves(f"{out}/{st}_reward_vs_kl.png", [
             ("held-out reward against KL", {"gold": (kl, [r["gold"] for r in history]),
                                             "RM (proxy)": (kl, [r["rm"] for r in history])})],
             xlabel="KL(pi || pi_SFT), nats")
         phases.lap("plot")
         summary["time_phases"] = phases.report()
-        write_json(f"{out}/ppo_summary.json", summary)
+        write_json(f"{out}/{st}_summary.json", summary)
         rows = [(s.prompt, s, p) for s, p in zip(self.sft["samples"], self.last["samples"])][:6]
-        print("\nheld-out prompts, SFT vs PPO (gold in brackets):\n" + format_side_by_side(self.world, rows))
-        comps = format_component_changes(summary["gold_components_sft"], summary["gold_components_ppo"])
+        print(f"\nheld-out prompts, SFT vs {name} (gold in brackets):\n" + format_side_by_side(self.world, rows, ("SFT", name)))
+        comps = format_component_changes(summary["gold_components_sft"], summary[f"gold_components_{st}"])
         print(f"\n{summary['split']} split, {summary['n_eval']} samples of {summary['n_prompts']} prompts (± are SEs "
               f"clustered by prompt; the gain's is paired): gold {summary['gold_reward_sft']:+.3f} -> "
-              f"{summary['gold_reward_ppo']:+.3f} ± {summary['gold_reward_ppo_se']:.3f}, gain "
+              f"{summary[f'gold_reward_{st}']:+.3f} ± {summary[f'gold_reward_{st}_se']:.3f}, gain "
               f"{summary['gold_gain']:+.3f} ± {summary['gold_gain_se']:.3f} (best {summary['gold_reward_best']:+.3f}; "
               f"{summary['gold_gain_fraction']:.0%} of the gap closed) | KL {summary['kl']:.2f} nats | "
               f"win rate vs SFT {summary['win_rate_vs_sft']:.3f} ± {summary['win_rate_vs_sft_se']:.3f} "
               f"(n={summary['n_eval']})\ncomponents: {comps}")
-        print(f"\n{phases.table()}\n\nwrote {out}/ppo.pt, ppo_summary.json, ppo_metrics.jsonl, ppo_curves.png, "
-              f"ppo_reward_vs_kl.png in {phases.report()['total']:.0f}s")
+        print(f"\n{phases.table()}\n\nwrote {out}/{st}.pt, {st}_summary.json, {st}_metrics.jsonl, "
+              f"{st}_curves.png, {st}_reward_vs_kl.png in {phases.report()['total']:.0f}s")

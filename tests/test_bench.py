@@ -1,4 +1,5 @@
-"""bench/cost_growth.py (growth exponents against closed forms, one tiny run), bench/pipeline.py and common.Phases."""
+"""bench/cost_growth.py (growth exponents against closed forms, one tiny run), bench/grpo.py (one tiny run),
+bench/pipeline.py and common.Phases."""
 import importlib.util
 import math
 import sys
@@ -66,6 +67,18 @@ def test_a_tiny_run_prints_every_table(capsys):
     assert len(rows) == 2 * (4 + 2) + (4 + 2)                   # header, ---, 2 sizes, 2 exponent rows each
     assert sum(line.startswith("| exponent (fit) |") for line in rows) == 3
     assert all(line.count("|") == 6 for line in rows[:12]) and all(line.count("|") == 4 for line in rows[12:])
+
+
+@pytest.mark.requires_solutions          # train_grpo's score and update call the exercises
+def test_grpo_bench_tiny_run_prints_every_setting(capsys):
+    """bench/grpo.py at a tiny setting: train_grpo's and bench/ppo.py's signatures still fit it, every row prints."""
+    bench("grpo").main(["--repeats", "1", "--warmup", "0", "--prompts", "2", "--group-size", "2", "--prompt-len", "4",
+                        "--new-tokens", "2"])
+    out = capsys.readouterr().out
+    assert "GRPO 2 x G 2 |" in out and "GRPO 1 x G 2 |" in out and "PPO 2" in out
+    for row in ("rollout", "verify", "score", "update", "total", "responses/s", "/ PPO total"):
+        assert f"\n{row:<11} | " in out, row
+    assert "Target <= 0.15 s median at (a): " in out and "not this setting." in out
 
 
 def test_phases_charge_each_lap_to_its_phase_and_add_up(monkeypatch):

@@ -166,7 +166,7 @@ def test_experiments_quick_paths_run_end_to_end_and_share_their_runs(rm_chain_di
     f = frontier.main(frontier.parse_args(argv, frontier.__doc__, "frontier"))
     assert [r["policy"] for r in f["rows"]][:4] == ["SFT", "best-of-2", "best-of-4", "best-of-8"]
     assert all(math.isfinite(r[k]) for r in f["rows"] for k in ("kl", "gold", "gold_se", "rm"))
-    assert len(f["ppo"]) == 3 and len(f["dpo"]) == 2 and f["split"] == "test"
+    assert len(f["ppo"]) == 3 and len(f["dpo"]) == 2 and len(f["grpo"]) == 1 and f["split"] == "test"
     capsys.readouterr()
     o = overoptimisation.main(overoptimisation.parse_args(argv, overoptimisation.__doc__, "overoptimisation"))
     out = capsys.readouterr().out

@@ -19,7 +19,7 @@ DOCS = RUN + tuple(sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "lesso
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 SKIP = ("pip", "pytest")                  # `python -m pip ...`, `python -m pytest ...`: not ours to check
 TRAINING = {"train_sft.py": "train_sft", "train_rm.py": "train_rm", "train_ppo.py": "train_ppo",
-            "train_dpo.py": "train_dpo", "nano_rlhf.best_of_n": "nano_rlhf.best_of_n"}
+            "train_dpo.py": "train_dpo", "train_grpo.py": "train_grpo", "nano_rlhf.best_of_n": "nano_rlhf.best_of_n"}
 
 
 def documented_commands() -> dict[tuple, list[str]]:

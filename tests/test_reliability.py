@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import train_dpo
+import train_grpo
 import train_ppo
 import train_rm
 import train_sft
@@ -31,7 +32,7 @@ from nano_rlhf.data import DataError, _read_jsonl, sft_batches
 from nano_rlhf.files import MetricsLog, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = {"sft": train_sft, "rm": train_rm, "ppo": train_ppo, "dpo": train_dpo, "bon": best_of_n}
+SCRIPTS = {"sft": train_sft, "rm": train_rm, "ppo": train_ppo, "dpo": train_dpo, "bon": best_of_n, "grpo": train_grpo}
 BAD_NUMBERS = ["0", "-1", "nan", "inf", "1e12", "1000000000000"]
 
 
@@ -125,7 +126,9 @@ def test_every_numeric_flag_is_refused_in_one_line_or_runs(name, chain, capsys, 
 
 @pytest.mark.parametrize("name, kw", [("sft", dict(batch_size=1, eval_samples=1, max_steps=2, eval_interval=1)),
                                       ("ppo", dict(batch_size=1, minibatches=1, eval_samples=1, iterations=1)),
-                                      ("dpo", dict(batch_size=1, eval_samples=1)), ("bon", dict(n=1, eval_samples=1))])
+                                      ("dpo", dict(batch_size=1, eval_samples=1)), ("bon", dict(n=1, eval_samples=1)),
+                                      ("grpo", dict(prompts_per_iteration=1, minibatches=1, group_size=2,
+                                                    eval_samples=1, pass_samples=1, pass_k=1, iterations=1))])
 def test_sizes_of_one_run(name, kw, chain):
     """The smallest legitimate sizes: one sequence a batch, one held-out sample (its SE is undefined: null)."""
     s = SCRIPTS[name].main(cfg_of(name, chain, **kw))
@@ -153,7 +156,12 @@ def test_cross_field_checks_run_before_any_work(tmp_path):
                            ("ppo", dict(temperature=1e-40), "--temperature"),
                            ("rm", dict(norm_samples=0), "--norm-samples"),
                            ("rm", dict(epochs=0), "--epochs"),
-                           ("sft", dict(batch_size=-4), "--batch-size")]:
+                           ("sft", dict(batch_size=-4), "--batch-size"),
+                           ("grpo", dict(prompts_per_iteration=6, minibatches=4), "not a multiple"),
+                           ("grpo", dict(pass_k=20, pass_samples=16), "--pass-k 20 is more than --pass-samples 16"),
+                           ("grpo", dict(group_size=1), "--group-size"),
+                           ("grpo", dict(advantage="nope"), "--advantage 'nope': choose one of"),
+                           ("grpo", dict(loss_agg="nope"), "--loss-agg 'nope': choose one of")]:
         refused(cfg_of, name, tmp_path / "new", match=what, **kw)
     assert not (tmp_path / "new").exists()      # a refused run leaves no trace
 
@@ -206,7 +214,8 @@ def test_bad_input_paths_are_one_line_errors(stage, flag, kind, chain, unreadabl
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("stage, file", [("rm", "sft.pt"), ("ppo", "sft.pt"), ("ppo", "rm.pt"), ("dpo", "sft.pt"),
-                                         ("dpo", "preferences.jsonl"), ("bon", "rm.pt")])
+                                         ("dpo", "preferences.jsonl"), ("bon", "rm.pt"), ("grpo", "sft.pt"),
+                                         ("grpo", "rm.pt")])
 def test_bad_input_files_in_the_out_dir_are_one_line_errors(stage, file, kind, chain, unreadable):
     target = chain / file
     good = target.read_bytes()
@@ -222,7 +231,8 @@ def test_bad_input_files_in_the_out_dir_are_one_line_errors(stage, file, kind, c
 
 @pytest.mark.parametrize("stage, output", [("sft", "sft_loss.png"), ("sft", "sft_metrics.partial.jsonl"),
                                            ("rm", "preferences.meta.json"), ("ppo", "ppo.pt"),
-                                           ("dpo", "dpo_summary.json"), ("bon", "bon_summary.json")])
+                                           ("dpo", "dpo_summary.json"), ("bon", "bon_summary.json"),
+                                           ("grpo", "grpo_reward_vs_kl.png")])
 def test_an_output_path_in_the_way_is_refused_before_any_work(stage, output, chain):
     (chain / output).unlink(missing_ok=True)
     (chain / output).mkdir()                    # a folder where the run would write a file, at the very end
@@ -394,7 +404,7 @@ def test_a_chain_from_another_sft_model_is_refused(chain):
         model.wte.weight[0, 0] += 1e-3          # another SFT model (seed, data...) with the same tokenizer
     save_checkpoint(str(chain / "sft.pt"), stage="sft", model=model, tokenizer=load_tokenizer(sft),
                     config=sft["config"], metrics={})
-    for stage in ("ppo", "bon"):
+    for stage in ("ppo", "bon", "grpo"):
         refused(lambda: SCRIPTS[stage].main(cfg_of(stage, chain)), match="re-run `python train_rm.py`")
     # DPO: pi_ref must be the model that sampled the pairs (the sidecar says which)
     refused(lambda: train_dpo.main(cfg_of("dpo", chain)), match="sampled by another SFT model")
@@ -429,7 +439,8 @@ def test_the_id_hashes_every_byte(chain):
 
 @pytest.mark.parametrize("stage, kw, nan_at", [("sft", dict(max_steps=2), 2),                     # the last step
                                                 ("ppo", dict(iterations=1), 4),                     # the policy's last
-                                                ("rm", {}, 2), ("dpo", {}, 2)])                     # then the loss
+                                                ("rm", {}, 2), ("dpo", {}, 2),                      # then the loss
+                                                ("grpo", dict(iterations=1), 4)])                   # 2 epochs x 2 minibatches
 def test_weights_gone_nan_are_never_saved(stage, kw, nan_at, chain, monkeypatch):
     """The loss stays finite up to the step that breaks the weights: the check must look at what is saved."""
     real_step, calls = torch.optim.AdamW.step, {}

@@ -1,16 +1,18 @@
 """The reward-KL frontier: gold (and RM) reward against KL(pi || pi_SFT) on held-out prompts, for best-of-n
-(n = 1..64), PPO (beta = 0, the default, 4x the default) and DPO (beta = 0.1, 0.3, 1), on one plot with SFT.
+(n = 1..64), PPO (beta = 0, the default, 4x the default), DPO (beta = 0.1, 0.3, 1) and the critic-free trainer
+(train_grpo.py at its defaults: beta = 0, the default, 4x the default), on one plot with SFT.
 
-    python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~9 min on a laptop CPU
+    python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~12 min on a laptop CPU
     python lessons/experiments/frontier.py --quick    # seconds, on a --preset test chain: checks the plumbing
 
-Each PPO and DPO run is the training script's own `main(cfg)` with a few overrides, in its own folder under
+Each PPO, DPO and critic-free run is the training script's own `main(cfg)` with a few overrides, in its own folder under
 --work-dir (default out/experiments), holding copies of out/sft.pt, out/rm.pt and out/preferences.jsonl. A run
 whose summary is already there, made from the same checkpoints and overrides, is reused: delete its folder (or the
 work dir) to measure again, e.g. after changing a script's defaults. overoptimisation.py shares these runs.
 
 The trained methods are the entries of METHODS (a training script, its beta grid, how its points are drawn): a new
-method is one more entry, not another branch. KL is measured the same way for PPO and DPO: on held-out samples, summed over response tokens, averaged over
+method is one more entry, not another branch. KL is measured the same way for every trained method: on held-out
+samples, summed over response tokens, averaged over
 responses, at the sampling temperature (evaluate.policy_report). Best-of-n uses the analytic log n - (n - 1)/n,
 an upper bound when responses repeat (nano_rlhf/best_of_n.py); its curve for every n comes from one draw of 64
 SFT samples per prompt (best_of_n.expected_best_of_n). Gold is only reported: nothing here selects by it.
@@ -149,6 +151,11 @@ class Method:
     marker: str
     color: str
     history: bool = False          # also draw its held-out evaluations along the run (a faint line)
+    key: str = ""                  # its name in main's result (default: the stage); two entries may share a stage
+
+    @property
+    def name(self) -> str:
+        return self.key or self.stage
 
 
 # PPO: no leash, the default beta and four times it (overoptimisation.py reuses the first two runs); DPO: the
@@ -157,6 +164,9 @@ METHODS = (
     Method("ppo", "PPO", lambda b, quick: sorted({0.0, b, 4 * b}), ppo_overrides, "s", "tab:blue", history=True),
     Method("dpo", "DPO", lambda b, quick: sorted({b, 1.0} if quick else {0.1, 0.3, 1.0, b}),
            lambda b, args: {"beta": b}, "^", "tab:red"),
+    # the critic-free trainer at its defaults (lesson 9): no leash, the default beta and four times it
+    Method("grpo", "critic-free", lambda b, quick: [b] if quick else sorted({0.0, b, 4 * b}),
+           lambda b, args: {"beta": b}, "D", "tab:purple"),
 )
 
 
@@ -205,15 +215,15 @@ def main(args) -> dict:
     timer = Timer()
     ids = chain_ids(args.out_dir)
     curve = bon_curve(args, ids)
-    runs = {m.stage: train_method(m, args, ids) for m in METHODS}
+    runs = {m.name: train_method(m, args, ids) for m in METHODS}
 
     rows = [("SFT", 0.0, curve["rows"][0]["gold"], curve["rows"][0]["gold_se"], curve["rows"][0]["rm"])]
     rows += [(f"best-of-{r['n']}", r["kl"], r["gold"], r["gold_se"], r["rm"]) for r in curve["rows"][1:]]
     for m in METHODS:
         rows += [(f"{m.label} beta={b}", s["kl"], s[f"gold_reward_{m.stage}"], s[f"gold_reward_{m.stage}_se"],
-                  s[f"rm_reward_{m.stage}"]) for b, s in runs[m.stage].items()]
-    print(f"\n{args.eval_split} split: reward against KL(pi || pi_SFT), ± SE clustered by prompt (SFT and best-of-n: {curve['n_samples']} samples; PPO and "
-          f"DPO: their final report)\n{'policy':<16}{'KL (nats)':>10}{'gold':>17}{'RM':>8}")
+                  s[f"rm_reward_{m.stage}"]) for b, s in runs[m.name].items()]
+    print(f"\n{args.eval_split} split: reward against KL(pi || pi_SFT), ± SE clustered by prompt (SFT and best-of-n: {curve['n_samples']} samples; trained "
+          f"methods: their final report)\n{'policy':<16}{'KL (nats)':>10}{'gold':>17}{'RM':>8}")
     for name, kl, g, se, r in rows:
         print(f"{name:<16}{kl:>10.3f}{g:>+10.3f} ± {se:.3f}{r:>+8.3f}")
 
@@ -225,7 +235,7 @@ def main(args) -> dict:
         for r in c[1:]:
             ax.annotate(f"n={r['n']}", (r["kl"], r[key]), fontsize=7, xytext=(3, -9), textcoords="offset points")
         for m in METHODS:
-            grid = runs[m.stage]
+            grid = runs[m.name]
             for i, (b, s) in enumerate(grid.items()):
                 ax.plot(s["kl"], s[f"{key}_reward_{m.stage}"], m.marker, color=m.color,
                         alpha=0.4 + 0.6 * i / len(grid), label=f"{m.label} beta={b}")
