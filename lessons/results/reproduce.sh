@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-measure every number README.md and the lessons quote (tests/test_numbers.py checks the text against the
-# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~25 minutes).
+# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~32 minutes).
 # Reported numbers are on the test split; the choices they rest on (the beta grids) are on dev.
 #     bash lessons/results/reproduce.sh            # writes runs/results/, then copies the summaries here
 set -euo pipefail
