@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 import torch  # noqa: E402
 import train_ppo  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, fail, make_optimizer, run_cli  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, device_problem, fail, make_optimizer, run_cli  # noqa: E402
 from nano_rlhf.data import left_pad  # noqa: E402
 from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,  # noqa: E402
                              response_logits, response_values, token_logprobs)
@@ -40,10 +40,17 @@ TRL_SECONDS = 0.66    # TRL 1.12 PPO at this setting on this machine: 0.64-0.68 
 TARGET_SECONDS = 0.4
 
 
-def build(cfg: GPTConfig, cp: train_ppo.Config, seed: int):
+def clock(device) -> float:
+    """time.perf_counter after the device's queued work is done (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def build(cfg: GPTConfig, cp: train_ppo.Config, seed: int, device="cpu"):
     """policy, reference, RM, critic and the two optimisers, as train_ppo.main builds them."""
     torch.manual_seed(seed)
-    policy, rm = GPT(cfg), ValueModel(cfg)
+    policy, rm = GPT(cfg).to(device), ValueModel(cfg).to(device)
     ref, critic = copy.deepcopy(policy).eval(), copy.deepcopy(rm)
     rm.eval()
     for m in (ref, rm):
@@ -55,13 +62,13 @@ def build(cfg: GPTConfig, cp: train_ppo.Config, seed: int):
 def ours(models, p_idx, p_mask, cp, pad_id, gen, norm):
     """train_ppo's three phases; returns their seconds."""
     policy, ref, rm, critic, opt_pi, opt_v = models
-    t0 = time.perf_counter()
+    t0 = clock(p_idx.device)
     exp = train_ppo.rollout(policy, p_idx, p_mask, cp, cp.max_new_tokens, -1, pad_id, gen, nullcontext)
-    t1 = time.perf_counter()
+    t1 = clock(p_idx.device)
     train_ppo.score(exp, policy, ref, rm, critic, norm, cp, cp.beta, nullcontext)
-    t2 = time.perf_counter()
+    t2 = clock(p_idx.device)
     train_ppo.update(exp, policy, critic, opt_pi, opt_v, cp, gen, nullcontext)
-    t3 = time.perf_counter()
+    t3 = clock(p_idx.device)
     assert exp.tokens.shape == (p_idx.size(0), cp.max_new_tokens) and bool(exp.mask.all())
     return t1 - t0, t2 - t1, t3 - t2
 
@@ -70,12 +77,12 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
     """The same iteration without the KV cache and with fixed-width padding."""
     policy, ref, rm, critic, opt_pi, opt_v = models
     T = cp.temperature
-    t0 = time.perf_counter()
+    t0 = clock(p_idx.device)
     policy.eval()
     g = generate(policy, p_idx, p_mask, cp.max_new_tokens, -1, pad_id, temperature=T, generator=gen,
                  use_cache=False)
     seq, attn, P, mask = torch.cat([p_idx, g.tokens], 1), torch.cat([p_mask, g.mask], 1), p_idx.size(1), g.mask.float()
-    t1 = time.perf_counter()
+    t1 = clock(p_idx.device)
     with torch.no_grad():
         old_lp = token_logprobs(response_logits(policy, seq, attn, P), g.tokens, T, pad_id) * mask   # as score
         ref_lp = token_logprobs(response_logits(ref, seq, attn, P), g.tokens, T, pad_id) * mask
@@ -85,7 +92,7 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
     rewards = train_ppo.kl_penalty_rewards(old_lp, ref_lp, scores, mask, cp.beta, cp.kl_estimator)
     adv, returns = train_ppo.gae(rewards, old_v, mask, cp.gamma, cp.lam)
     adv = train_ppo.whiten(adv, mask)
-    t2 = time.perf_counter()
+    t2 = clock(p_idx.device)
     policy.train()
     critic.train()
     logits = response_logits(policy, seq, attn, P)                   # 1 epoch x 1 minibatch = the whole batch
@@ -99,7 +106,7 @@ def naive(models, p_idx, p_mask, cp, pad_id, gen, norm):
         opt.step()
     with torch.no_grad():
         float(train_ppo.masked_mean(entropy_from_logits(logits, T, pad_id), mask))   # the logged stat of update
-    t3 = time.perf_counter()
+    t3 = clock(p_idx.device)
     return t1 - t0, t2 - t1, t3 - t2
 
 
@@ -116,7 +123,10 @@ def parse_args(argv=None):
     ap.add_argument("--naive-width", type=bounded(int, 1, 4096), default=64,
                     help="naive: prompts left-padded to this width")
     ap.add_argument("--seed", type=bounded(int, 0, 2**63 - 1), default=0)
+    ap.add_argument("--device", default="cpu", help="cpu (the reported setting) or cuda: fp32, TF32 matmuls")
     args = ap.parse_args(argv)
+    if problem := device_problem(args.device):
+        ap.error(problem)
     if args.naive_width < args.prompt_len:
         ap.error(f"--naive-width {args.naive_width} must be >= --prompt-len {args.prompt_len}")
     return args
@@ -125,6 +135,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
 
     world = World()
     tok = train_bpe([p + r for p, r in world.corpus()], 512)
@@ -133,28 +146,28 @@ def main(argv=None):
     if len(prompts) < args.batch:
         fail(f"only {len(prompts)} of the world's prompts have >= {args.prompt_len} tokens: lower --prompt-len "
              "or --batch")
-    p_idx, p_mask = left_pad(prompts, tok.pad_id)                                  # (B, P): no pads
+    p_idx, p_mask = left_pad(prompts, tok.pad_id, device)                          # (B, P): no pads
     n_pad = args.naive_width - args.prompt_len                                      # naive: fixed-width padding
-    w_idx = torch.cat([torch.full((args.batch, n_pad), tok.pad_id), p_idx], 1)
-    w_mask = torch.cat([torch.zeros(args.batch, n_pad, dtype=p_mask.dtype), p_mask], 1)
+    w_idx = torch.cat([torch.full((args.batch, n_pad), tok.pad_id, device=device), p_idx], 1)
+    w_mask = torch.cat([torch.zeros(args.batch, n_pad, dtype=p_mask.dtype, device=device), p_mask], 1)
 
     block = max(96, args.naive_width + args.new_tokens)
     cfg = GPTConfig(block_size=block, vocab_size=tok.vocab_size, n_layer=4, n_head=4, n_embd=128)
     cp = train_ppo.Config(batch_size=args.batch, epochs=1, minibatches=1, max_new_tokens=args.new_tokens,
                           threads=args.threads, seed=args.seed)
     norm = {"gain": 1.0, "bias": 0.0}
-    variants = {"ours": (ours, build(cfg, cp, args.seed), p_idx, p_mask),
-                "naive": (naive, build(cfg, cp, args.seed), w_idx, w_mask)}
+    variants = {"ours": (ours, build(cfg, cp, args.seed, device), p_idx, p_mask),
+                "naive": (naive, build(cfg, cp, args.seed, device), w_idx, w_mask)}
     print(f"tokenizer: train_bpe on World().corpus(), vocab {tok.vocab_size}; model {cfg.n_layer} layers x "
           f"{cfg.n_embd} dims x {cfg.n_head} heads ({variants['ours'][1][0].num_params() / 1e6:.2f}M params) x 4 "
-          f"models, block_size {block}, fp32, threads {torch.get_num_threads()}")
+          f"models, block_size {block}, fp32, {device}, threads {torch.get_num_threads()}")
     print(f"{args.batch} prompts x {args.prompt_len} tokens (naive: left-padded to {args.naive_width}) x exactly "
           f"{args.new_tokens} new tokens; Config(batch_size={cp.batch_size}, epochs={cp.epochs}, "
           f"minibatches={cp.minibatches}); {args.repeats} timed iterations after {args.warmup} warm-up, "
           "interleaved\n")
 
     times = {name: [] for name in variants}
-    gens = {name: torch.Generator().manual_seed(args.seed) for name in variants}
+    gens = {name: torch.Generator(device=device).manual_seed(args.seed) for name in variants}
     for i in range(args.warmup + args.repeats):
         for name, (fn, models, idx, mask) in variants.items():
             t = fn(models, idx, mask, cp, tok.pad_id, gens[name], norm)

@@ -15,8 +15,8 @@ parameters without the position embedding, the tied LM head counted once; the se
 scores and weighted sum; PaLM, Chowdhery et al. 2022, appendix B). Peak = --peak-tflops if given, else
 MEASURED: the best FLOP/s of a large matmul on this device (fp32 on CPU with the same threads, bf16 on CUDA), not
 the vendor's figure, so MFU here reads "share of what a big matmul reaches".
-On CPU the gpu preset's model (8 x 512) is slow: it runs with --cpu-batch sequences per step (tokens/s barely
-depends on the batch on CPU).
+On CPU the gpu preset's model (8 x 512) and gpt2-124m (12 x 768, GPT-2 small's shape) are slow: they run with
+--cpu-batch sequences per step (tokens/s barely depends on the batch on CPU).
 """
 import dataclasses
 import os
@@ -51,9 +51,19 @@ def matmul_peak(device, n: int, dtype) -> float:
     return best
 
 
+# the sizes it can time: train_sft.py's presets, and a GPT-2-small-sized model (124M parameters with GPT-2's
+# 50,257-token vocabulary and 1,024 positions; Radford et al. 2019), the scale a GPU user grows into
+SIZES = {**train_sft.PRESETS,
+         "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, block_size=1024, batch_size=16)}
+
+
+def size_config(preset: str):
+    return dataclasses.replace(train_sft.Config(), **SIZES[preset])
+
+
 def make_step(preset: str, batch: int, attn: str, bf16: bool, compile_: bool, device, seed: int):
-    """A function running one training step of a fresh model; also returns the model and the preset's Config."""
-    c = dataclasses.replace(train_sft.Config(), **train_sft.PRESETS[preset])
+    """A function running one training step of a fresh model; also returns the model and the size's Config."""
+    c = size_config(preset)
     torch.manual_seed(seed)
     model = GPT(GPTConfig(block_size=c.block_size, vocab_size=c.vocab_size, n_layer=c.n_layer, n_head=c.n_head,
                           n_embd=c.n_embd, attn=attn)).to(device).train()
@@ -83,7 +93,8 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
     ap.add_argument("--threads", type=bounded(int, 0, 1024), default=1,
                     help="torch.set_num_threads (0: leave torch's default)")
-    ap.add_argument("--presets", nargs="+", default=["default", "gpu"], choices=sorted(train_sft.PRESETS))
+    ap.add_argument("--presets", nargs="+", default=["default", "gpu"], choices=sorted(SIZES),
+                    help="model sizes: train_sft.py's presets, or gpt2-124m (GPT-2 small's shape)")
     ap.add_argument("--repeats", type=bounded(int, 1, 10**4), default=5, help="timed steps per variant")
     ap.add_argument("--warmup", type=bounded(int, 0, 10**4), default=1,
                     help="untimed steps first (more with --compile)")
@@ -123,12 +134,12 @@ def main(argv=None):
     if cuda:
         variants += [("explicit", True, False), ("sdpa", True, False)] + ([("sdpa", True, True)] if args.compile
                                                                           else [])
-    print(f"{'preset':<7} | {'model':<22} | {'batch x T':>9} | {'variant':<20} | {'ms/step: median [min-max]':>25} | "
+    print(f"{'preset':<9} | {'model':<24} | {'batch x T':>9} | {'variant':<20} | {'ms/step: median [min-max]':>25} | "
           f"{'tokens/s':>9} | {'vs explicit':>11} | {'MFU':>6}")
     print("-" * 130)
     for preset in args.presets:
-        c = dataclasses.replace(train_sft.Config(), **train_sft.PRESETS[preset])
-        batch = c.batch_size if cuda or preset != "gpu" else args.cpu_batch
+        c = size_config(preset)
+        batch = c.batch_size if cuda or preset == "default" else args.cpu_batch
         steps = [make_step(preset, batch, *v, device, args.seed) for v in variants]
         times = [[] for _ in variants]
         for i in range(args.warmup + args.repeats):      # variants interleaved: load changes hit them alike
@@ -149,7 +160,7 @@ def main(argv=None):
             base = base or med
             label = attn + (" bf16" if bf16 else " fp32") + (" compile" if compile_ else "")
             desc = f"{c.n_layer}x{c.n_embd}x{c.n_head}h V{c.vocab_size} {n / 1e6:.2f}M"
-            print(f"{preset:<7} | {desc:<22} | {f'{batch}x{T}':>9} | {label:<20} | "
+            print(f"{preset:<9} | {desc:<24} | {f'{batch}x{T}':>9} | {label:<20} | "
                   f"{f'{med * 1e3:.1f} [{min(times) * 1e3:.1f}-{max(times) * 1e3:.1f}]':>25} | {tok_s:9.0f} | "
                   f"{base / med:10.2f}x | {flops_tok * tok_s / peak:6.1%}")
     print("\ntokens/s = batch x T / median step; 'vs explicit' = speed relative to the preset's explicit fp32 row; "

@@ -129,3 +129,17 @@ def test_pipeline_report_without_usable_runs_is_one_line_and_exit_2(tmp_path, ca
             m.main(["--report-only", "--out-dir", str(tmp_path)])
         err = capsys.readouterr().err
         assert e.value.code == 2 and len(err.splitlines()) == 1 and "bench/pipeline.py" in err, (content, err)
+
+
+@pytest.mark.requires_solutions
+def test_the_gpu_check_dry_run_runs_every_stage_on_cpu(tmp_path):
+    """bench/gpu_check.sh --dry-run: the GPU check's stages at toy sizes on CPU, one "ok" row each, in order."""
+    import subprocess
+    out = tmp_path / "gpu"
+    r = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    rows = [line.split(" | ") for line in (out / "gpu_check.md").read_text().splitlines()[2:]]
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [row[0].strip("| ") for row in rows] == ["env", "sft", "rm", "ppo", "grpo", "train", "ppo_bench", "bf16"]
+    assert all(row[1] == "ok" for row in rows), rows
+    assert "gold_reward_grpo" in rows[4][3] and "verdict" in rows[7][3]
