@@ -3,6 +3,7 @@
     python train_ppo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1.5 minutes
     python train_ppo.py --beta 0           # no KL leash: watch reward hacking
     python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
+    python train_ppo.py --curriculum easy-first   # easy prompts first, by the RM's scores of SFT samples
     python train_ppo.py --preset test      # seconds, for tests
 
 Objective: maximise  E_{x ~ prompts, y ~ pi(.|x)} [ R(x, y) ]  -  beta * KL( pi(.|x) || pi_SFT(.|x) ).
@@ -30,7 +31,7 @@ from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_r
 from nano_rlhf.common import (Phases, Timer, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import left_pad
-from nano_rlhf.evaluate import kl_per_token
+from nano_rlhf.evaluate import kl_per_token, sample_policy, score_samples
 from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
                              response_logits, response_values, token_logprobs)
 from nano_rlhf.ppo_report import PPOReporter
@@ -82,6 +83,9 @@ class Config:
     grad_clip: float = field(1.0, "gradient-norm clip, per model", gt=0)
     critic_init: str = field("rm", "critic starts as the RM (rm), the SFT trunk + a new head (sft), or random",
                              choices=["rm", "sft", "scratch"])
+    curriculum: str = field("none", "prompt order: none (uniform draws) or easy-first (prompts whose SFT samples "
+                                    "the RM scores highest first, all of them by half-way; lesson 6)",
+                            choices=["none", "easy-first"])
     # evaluation (reporting only: gold never steers the run)
     eval_split: str = field("test", "held-out prompts of the report: test (reported numbers) or dev (for choices: "
                                     "defaults, ablations)", choices=["dev", "test"])
@@ -201,6 +205,24 @@ def value_loss(values, old_values, returns, mask, vf_clip: float):
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
     # END SOLUTION
 # [/lesson:value_loss]
+
+
+# [lesson:curriculum]
+def curriculum_pool(easiest_first: list[int], it: int, iterations: int, start: float = 0.25) -> list[int]:
+    """The prompts iteration `it` draws from: the easiest `start` share of them at first, growing linearly to all
+    by half-way through the run ("baby steps"; Bengio et al. 2009). easiest_first: prompt indices, easiest first."""
+    share = min(1.0, start + (1.0 - start) * it / max(1, iterations // 2))
+    return easiest_first[:max(1, round(share * len(easiest_first)))]
+
+
+def easiest_first(ref, rm, norm: dict, tok, texts: list[str], max_new: int, seed: int, device, autocast, k: int = 4):
+    """Prompt indices ordered by a difficulty that needs no gold: the mean RM score of k SFT samples of each prompt,
+    highest (easiest) first."""
+    samples = sample_policy(ref, tok, [t for t in texts for _ in range(k)], max_new_tokens=max_new, seed=seed,
+                            device=device, autocast=autocast)
+    scores = torch.tensor(score_samples(rm, tok, samples, device=device, autocast=autocast, **norm)).view(-1, k)
+    return torch.argsort(scores.mean(1), descending=True, stable=True).tolist()
+# [/lesson:curriculum]
 
 
 # [lesson:adaptive_kl]
@@ -352,6 +374,8 @@ def main(cfg: Config) -> dict:
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     train_texts = [p.text for p in world.train_prompts]
     train_ids = [tok.encode(t) for t in train_texts]
+    order = (easiest_first(ref, rm, norm, tok, train_texts, max_new, cfg.seed + 50_000, device, autocast)
+             if cfg.curriculum == "easy-first" else list(range(len(train_ids))))
     phases.lap("load")
     reporter = PPOReporter(cfg, world, tok, ref, rm, norm, LABELER_TEMPERATURE, max_new, device, autocast)
     phases.lap("held-out evaluation")                # the SFT baseline's samples, reused by every evaluation
@@ -368,7 +392,8 @@ def main(cfg: Config) -> dict:
 
         # --------------------------------------------------------------------------------------------------------
         # 1. Rollout   2.-4. score, reward, advantages   5. update
-        batch = [rng.randrange(len(train_ids)) for _ in range(cfg.batch_size)]
+        pool = curriculum_pool(order, it, cfg.iterations) if cfg.curriculum == "easy-first" else order
+        batch = [pool[rng.randrange(len(pool))] for _ in range(cfg.batch_size)]
         p_idx, p_mask = left_pad([train_ids[i] for i in batch], tok.pad_id, device)
         exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen, autocast)
         t_rollout = phases.lap("rollout")

@@ -64,6 +64,19 @@ def gold_report(world: World, samples: list[Sample]) -> dict:
             "gold_components": comps, "eos_rate": eos[0], "n": len(samples), "n_prompts": len(set(prompts))}
 
 
+def gold_by_kind(world: World, samples: list[Sample]) -> dict:
+    """{kind: {"gold": mean total, component: mean, ..., "n": samples}} for each kind of question (colour, sound,
+    sum): where a method helps, e.g. `honest` on the sums (reporting only: it reads the world's facts)."""
+    out = {}
+    for s, g in zip(samples, gold_scores(world, samples)):
+        row = out.setdefault(world.fact_of(s.prompt).kind, {"gold": [], **{k: [] for k in g.components}})
+        row["gold"].append(g.total)
+        for k, v in g.components.items():
+            row[k].append(v)
+    return {kind: {**{k: float(np.mean(v)) for k, v in row.items()}, "n": len(row["gold"])}
+            for kind, row in sorted(out.items())}
+
+
 def win_rate(world: World, ours: list[Sample], theirs: list[Sample], tau: float) -> dict:
     """Gold-judged win rate of `ours` against `theirs`, paired by prompt (ties count half), with SEs clustered by
     prompt (each sample is compared with one sample of the other policy on the same prompt).

@@ -3,7 +3,8 @@ lines, held-out evaluations against the simulated human, the summary JSON, the P
 Gold is reported here, never fed back."""
 import numpy as np
 
-from nano_rlhf.evaluate import format_component_changes, format_side_by_side, gold_scores, policy_report
+from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_by_kind, gold_scores,
+                                policy_report)
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.stats import cluster_means
@@ -90,6 +91,8 @@ class PPOReporter:
             "gold_reward_best": best, "gold_gain_fraction": (last["gold_reward"] - sft["gold_reward"]) / gap,
             "gold_gain": last["gold_diff"], "gold_gain_se": last["gold_diff_se"],   # policy - SFT, paired by prompt
             "gold_components_sft": sft["gold_components"], f"gold_components_{st}": last["gold_components"],
+            "gold_by_kind_sft": gold_by_kind(self.world, sft["samples"]),
+            f"gold_by_kind_{st}": gold_by_kind(self.world, last["samples"]),
             "win_rate_vs_sft": last["win_rate"], "win_rate_vs_sft_se": last["win_rate_se"],
             "soft_win_rate_vs_sft": last["soft_win_rate"], "soft_win_rate_vs_sft_se": last["soft_win_rate_se"],
             f"rm_reward_{st}": last["rm_reward"], f"rm_reward_{st}_se": last["rm_reward_se"],

@@ -32,6 +32,8 @@ def parser_of(rel: str):
     m = script(rel)
     if rel.endswith(("frontier.py", "overoptimisation.py")):
         return lambda argv: m.parse_args(argv, m.__doc__, Path(rel).stem)
+    if rel.endswith("curriculum.py"):
+        return lambda argv: m.parse_args(argv, m.__doc__, "curriculum", m.seeds_flag)
     return m.main if rel.endswith("reward_vs_kl.py") else m.parse_args
 
 
@@ -40,6 +42,8 @@ BAD = {
     "lessons/experiments/frontier.py": THREADS + [["--png", "{tmp}"], ["--work-dir", "{file}"],
                                                   ["--png", "{file}/x.png"]],
     "lessons/experiments/overoptimisation.py": THREADS + [["--png", "{tmp}"]],
+    "lessons/experiments/curriculum.py": THREADS + [["--seeds"], ["--seeds", "-1"], ["--seeds", "0", "nan"],
+                                                    ["--png", "{tmp}"]],
     "lessons/experiments/rm_limits.py": THREADS + [["--seed", "-1"], ["--seed", str(2**32)], ["--seed", "nan"]],
     "lessons/experiments/reward_vs_kl.py": [[], ["{tmp}/missing"], ["{tmp}/garbage"], ["{tmp}/nohistory"],
                                             ["{tmp}/ok", "--out", "{tmp}"], ["{tmp}/ok", "--out", "{file}/x.png"]],

@@ -36,6 +36,7 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     **{"gd_" + p.stem.replace("-", "_").replace(".", "_"): (f"lessons/results/grpo_dev/{p.name}", "dev")
        for p in sorted((ROOT / "lessons/results/grpo_dev").glob("*.json"))},
     "cf": ("lessons/results/critic_free.json", "test"),
+    "cur": ("lessons/experiments/curriculum.json", "test"),   # lesson 6's curriculum, three seeds
     "cf_default": ("lessons/results/critic_free/default.json", "test"),
 }
 FIELD = re.compile(r"\{(\w+)\.([\w.-]+):([^}]*)\}")
@@ -81,6 +82,9 @@ LESSON_9 = [   # the tables of lessons/09-critic-free.md, row by row (lessons/re
 CLAIMS = {
     "lessons/09-critic-free.md": LESSON_9,
     "README.md": [
+        "| Sparse reward | dense rewards (score the output in pieces) | per-token KL reward, critic + GAE spread the one RM score (lesson 5); without the critic's per-token credit (`python train_grpo.py`, lesson 9): {cf.over_seeds.claim.diff:+.2f} ± {cf.over_seeds.claim.se:.2f} gold against PPO over 3 seeds, short of the 0.10 goal; sentence-level rewards: not yet |",
+        '| Reward hacking | several reward constraints + adversarial training | the KL leash: without it and at 10× the step size gold falls to {hack.gold_reward_ppo:+.2f} at KL {hack.kl:.0f} while the RM climbs to {hack.rm_reward_ppo:+.2f} (default: {ppo.gold_reward_ppo:+.2f}; lesson 6); a verifier instead of the RM is exact on the sums and blind to the rest (`harmless` on them {cf.verifier.verifier.sums_components_sft.harmless:+.2f} → {cf.verifier.verifier.sums_components.harmless:+.2f}, with the RM {cf.verifier.rm.sums_components.harmless:+.2f}; lesson 9); RM ensembles and iterated RLHF: not yet |',
+        '| Unstable training | KL regularisation + curriculum RL | KL, clipped ratio and value, whitening (lesson 5); easy prompts first (`python lessons/experiments/curriculum.py --seeds 0 1 2`): {cur.claim.text:} (lesson 6) |',
         "to {hack.gold_reward_ppo:+.2f} ± {hack.gold_reward_ppo_se:.2f} at KL {hack.kl:.0f}, while the RM score keeps "
         "rising to {hack.rm_reward_ppo:+.2f}",
         "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} on the 40 test prompts (its corpus "
@@ -178,6 +182,11 @@ CLAIMS = {
          f"{{{r}.gold_correlation.by_kind.sound.spearman:.2f}} / {{{r}.gold_correlation.by_kind.sum.spearman:.2f}})"
          for r in ("rm", "rm1", "rm2")],
     "lessons/06-reward-hacking.md": [
+        '| 0 | {cur.arms.uniform.0.gold:+.2f} ± {cur.arms.uniform.0.gold_se:.2f} | {cur.arms.easy-first.0.gold:+.2f} ± {cur.arms.easy-first.0.gold_se:.2f} | {cur.paired.0.diff:+.2f} ± {cur.paired.0.se:.2f} | {cur.arms.uniform.0.kl:.2f} / {cur.arms.easy-first.0.kl:.2f} | {cur.arms.uniform.0.honest_sums:+.2f} / {cur.arms.easy-first.0.honest_sums:+.2f} ({cur.arms.uniform.0.honest_sums_sft:+.2f}) |',
+        '| 1 | {cur.arms.uniform.1.gold:+.2f} ± {cur.arms.uniform.1.gold_se:.2f} | {cur.arms.easy-first.1.gold:+.2f} ± {cur.arms.easy-first.1.gold_se:.2f} | {cur.paired.1.diff:+.2f} ± {cur.paired.1.se:.2f} | {cur.arms.uniform.1.kl:.2f} / {cur.arms.easy-first.1.kl:.2f} | {cur.arms.uniform.1.honest_sums:+.2f} / {cur.arms.easy-first.1.honest_sums:+.2f} ({cur.arms.uniform.1.honest_sums_sft:+.2f}) |',
+        '| 2 | {cur.arms.uniform.2.gold:+.2f} ± {cur.arms.uniform.2.gold_se:.2f} | {cur.arms.easy-first.2.gold:+.2f} ± {cur.arms.easy-first.2.gold_se:.2f} | {cur.paired.2.diff:+.2f} ± {cur.paired.2.se:.2f} | {cur.arms.uniform.2.kl:.2f} / {cur.arms.easy-first.2.kl:.2f} | {cur.arms.uniform.2.honest_sums:+.2f} / {cur.arms.easy-first.2.honest_sums:+.2f} ({cur.arms.uniform.2.honest_sums_sft:+.2f}) |',
+        'over three seeds, uniform {cur.over_seeds.gold_uniform.mean:+.2f} ± {cur.over_seeds.gold_uniform.se:.2f} and easy-first {cur.over_seeds.gold_easy-first.mean:+.2f} ± {cur.over_seeds.gold_easy-first.se:.2f}: {cur.claim.text:}',
+        '`honest` on the sums: {cur.claim_honest_sums.text:}',
         "PPO β = 0 {frontier_dev.rows.7.gold:+.2f} ± {frontier_dev.rows.7.gold_se:.2f} at KL {frontier_dev.rows.7.kl:.2f}",
         "β = 0.1 {frontier_dev.rows.8.gold:+.2f} ± {frontier_dev.rows.8.gold_se:.2f} at KL {frontier_dev.rows.8.kl:.2f}",
         "β = 0.4 {frontier_dev.rows.9.gold:+.2f} ± {frontier_dev.rows.9.gold_se:.2f}; DPO β = 0.1 "

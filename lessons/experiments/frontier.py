@@ -69,10 +69,13 @@ def usable_summary(stage: str, s) -> bool:
                                                                 for r in h))
 
 
-def parse_args(argv, doc: str, name: str):
+def parse_args(argv, doc: str, name: str, extra=None):
     """The flags, checked before any work: one line on stderr and exit code 2 if one is wrong. (--out-dir's
-    checkpoints are checked by main, through chain_ids: the same one-line errors, naming what to run.)"""
+    checkpoints are checked by main, through chain_ids: the same one-line errors, naming what to run.)
+    extra(parser), if given, adds an experiment's own flags."""
     ap = ArgumentParser(description=doc.split("\n")[0])
+    if extra:
+        extra(ap)
     ap.add_argument("--out-dir", default="out", help="folder holding sft.pt, rm.pt and preferences.jsonl")
     ap.add_argument("--work-dir", default="", help="folder for the runs (default: <out-dir>/experiments)")
     ap.add_argument("--quick", action="store_true", help="tiny runs (--preset test), for tests: seconds")

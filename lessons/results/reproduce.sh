@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-measure every number README.md and the lessons quote (tests/test_numbers.py checks the text against the
-# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~32 minutes).
+# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~43 minutes).
 # Reported numbers are on the test split; the choices they rest on (the beta grids) are on dev.
 #     bash lessons/results/reproduce.sh            # writes runs/results/, then copies the summaries here
 set -euo pipefail
@@ -20,3 +20,5 @@ for s in 1 2; do cp $R/seed$s/ppo_summary.json lessons/results/ppo_seed$s.json; 
 python lessons/experiments/frontier.py --out-dir $R --eval-split dev --png lessons/experiments/frontier_dev.png > $R/frontier_dev.log
 python lessons/experiments/frontier.py --out-dir $R > $R/frontier.log
 python lessons/experiments/overoptimisation.py --out-dir $R > $R/overoptimisation.log
+# lesson 6's curriculum over three seeds (its uniform arm retrains PPO's default runs in the experiments folder)
+python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
