@@ -38,10 +38,12 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "cf": ("lessons/results/critic_free.json", "test"),
     "cur": ("lessons/experiments/curriculum.json", "test"),   # lesson 6's curriculum, three seeds
     "cf_default": ("lessons/results/critic_free/default.json", "test"),
+    "vb": ("lessons/results/critic_free/verifier_beta0.json", "test"),   # lesson 9's experiment 4
 }
 FIELD = re.compile(r"\{(\w+)\.([\w.-]+):([^}]*)\}")
 
 LESSON_9 = [   # the tables of lessons/09-critic-free.md, row by row (lessons/results/critic_free.py prints them)
+    'Run for 120 iterations with no leash (`--reward verifier --beta 0 --iterations 120`, test, seed 0), it still did not hack the checker in this world: pass@1 {cf.verifier.verifier_beta0.pass1_sft:.2f} → {cf.verifier.verifier_beta0.pass1:.2f}, gold on the sums {vb.pass_sft.gold:+.2f} → {vb.pass_grpo.gold:+.2f}, `harmless` on them {vb.pass_sft.gold_components.harmless:+.2f} → {vb.pass_grpo.gold_components.harmless:+.2f}, at KL {vb.kl:.2f}',
         '| PPO (`train_ppo.py`) | 0.1 | {cf.ppo.0.gold:+.2f} ± {cf.ppo.0.gold_se:.2f} | {cf.ppo.0.kl:.2f} | {cf.ppo.0.win_rate:.3f} ± {cf.ppo.0.win_rate_se:.3f} | — | {cf.ppo.0.wall_seconds:.0f} |',
         '| `drgrpo` (the default) | 0.1 | {cf.methods.drgrpo.gold:+.2f} ± {cf.methods.drgrpo.gold_se:.2f} | {cf.methods.drgrpo.kl:.2f} | {cf.methods.drgrpo.win_rate:.3f} ± {cf.methods.drgrpo.win_rate_se:.3f} | {cf.methods.drgrpo.vs_ppo.diff:+.2f} ± {cf.methods.drgrpo.vs_ppo.se:.2f} | {cf.methods.drgrpo.wall_seconds:.0f} |',
         '| `grpo` | 0.1 | {cf.methods.grpo.gold:+.2f} ± {cf.methods.grpo.gold_se:.2f} | {cf.methods.grpo.kl:.2f} | {cf.methods.grpo.win_rate:.3f} ± {cf.methods.grpo.win_rate_se:.3f} | {cf.methods.grpo.vs_ppo.diff:+.2f} ± {cf.methods.grpo.vs_ppo.se:.2f} | {cf.methods.grpo.wall_seconds:.0f} |',
@@ -273,6 +275,8 @@ def test_every_committed_summary_says_its_split(results):
 def test_quoted_numbers_match_the_committed_summaries(doc, results):
     text = (ROOT / doc).read_text().replace("−", "-")
     text = re.sub(r"\s+", " ", text)            # a claim may wrap across lines
+    unfilled = [t for t in CLAIMS[doc] if re.search(r"\{\w+\.[^}]*\}", fill(t, results))]
+    assert not unfilled, f"fields the pattern cannot read (a key with other characters?): {unfilled}"
     missing = [fill(t, results) for t in CLAIMS[doc] if fill(t, results) not in text]
     assert not missing, f"{doc} no longer quotes these numbers from lessons/results/:\n" + "\n".join(missing)
 

@@ -112,7 +112,7 @@ def main() -> dict:
     print("\nverifiable rewards: pass@1 and pass@8 on the 10 held-out sums (16 samples each, SE over prompts), and "
           "what gold sees")
     out["verifier"] = {}
-    for name in ("rm", "verifier", "rm+verifier"):
+    for name in ("rm", "verifier", "rm+verifier", "verifier_beta0"):    # the last: 120 iterations, no leash
         s = seeds[0] if name == "rm" else load(RUNS / f"{name}.json")
         before, after = s["pass_sft"], s["pass_grpo"]
         r = {**row(s, ppo[0]), "pass1_sft": before["pass@1"], "pass1": after["pass@1"], "pass1_se": after["pass@1_se"],

@@ -3,7 +3,7 @@
 # grpo_dev.sh), then its tables (critic_free.py -> critic_free.txt and critic_free.json). PPO's three seeds come
 # from reproduce.sh (lessons/results/ppo.json, ppo_seed1.json, ppo_seed2.json); one process at a time, so the wall
 # times compare.
-#     bash lessons/results/critic_free.sh     # after reproduce.sh; ~13 minutes on 2 cores
+#     bash lessons/results/critic_free.sh     # after reproduce.sh; ~15 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source lessons/results/ppo_run.sh
@@ -23,5 +23,6 @@ run agg_constant --loss-agg constant
 # verifiable rewards; and purely on-policy (one epoch of one minibatch)
 run verifier --reward verifier
 run rm+verifier --reward rm+verifier
+run verifier_beta0 --reward verifier --beta 0 --iterations 120 --eval-interval 20   # lesson 9, experiment 4
 run on_policy --epochs 1 --minibatches 1
 python lessons/results/critic_free.py > lessons/results/critic_free.txt
