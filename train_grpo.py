@@ -5,6 +5,7 @@
     python train_grpo.py --advantage rloo          # or reinforce
     python train_grpo.py --reward verifier         # RL with verifiable rewards, on the sum prompts (no rm.pt)
     python train_grpo.py --loss-agg constant       # Dr. GRPO's normaliser; token-mean is DAPO's
+    python train_grpo.py --resume                  # continue an interrupted run from its last evaluation
     python train_grpo.py --preset test             # seconds, for tests
 
 What differs from train_ppo.py, and nothing else: no critic and no GAE. Each prompt gets G responses, and a
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nano_rlhf import resume
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
@@ -62,6 +64,8 @@ class Config:
     threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
                             "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
     iterations: int = field(60, "iterations (the stopping rule, fixed in advance; PPO's default)", ge=1, le=10**6)
+    resume: bool = field(False, "continue an interrupted run from <out_dir>/grpo_state.pt (written at every "
+                                "held-out evaluation), with the same flags")
     # rollout
     prompts_per_iteration: int = field(8, "prompts per rollout; each is sampled --group-size times", ge=1,
                                        le=65536)
@@ -125,7 +129,7 @@ PRESETS = {
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("grpo.pt", "grpo_summary.json", "grpo_metrics.jsonl", "grpo_metrics.partial.jsonl", "grpo_curves.png",
-           "grpo_reward_vs_kl.png")
+           "grpo_reward_vs_kl.png", "grpo_state.pt")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -354,13 +358,20 @@ def main(cfg: Config) -> dict:
                            stage="grpo")
     passes = {}                                       # iteration -> pass@k report on the held-out sums
     phases.lap("held-out evaluation")
+    start = 0
+    if cfg.resume:                                    # continue from the last evaluation an interrupted run reached
+        start, extra = resume.restore(cfg, "grpo", {"policy": policy}, {"policy": opt}, rng, gen, reporter.metrics)
+        passes = {int(k): v for k, v in extra["passes"].items()}
 
-    for it in range(cfg.iterations + 1):
-        if it % cfg.eval_interval == 0 or it == cfg.iterations:
+    for it in range(start, cfg.iterations + 1):
+        if (it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start):
             reporter.evaluate(policy, it)
             passes[it] = pass_report(policy, tok, world, sum_eval, cfg, max_new,
                                      eval_seed(cfg.eval_split, cfg.seed + 40_000 + it), device, autocast)
             reporter.metrics.log("pass", iteration=it, **passes[it])
+            if it < cfg.iterations:                   # what --resume needs to continue from here
+                resume.save_state(cfg, "grpo", it, {"policy": policy}, {"policy": opt}, rng, gen, reporter.metrics,
+                                  passes={str(k): v for k, v in passes.items()})
             print(f"[pass it {it:3d}] {len(sum_eval)} held-out sums x {cfg.pass_samples}: pass@1 "
                   f"{passes[it]['pass@1']:.3f} ± {passes[it]['pass@1_se']:.3f} | pass@{cfg.pass_k} "
                   f"{passes[it][f'pass@{cfg.pass_k}']:.3f} | gold on sums {passes[it]['gold']:+.3f}")
@@ -419,6 +430,7 @@ def main(cfg: Config) -> dict:
                     metrics=summary, parents=parents)
     phases.lap("save")
     reporter.write(summary, phases)
+    resume.finish(cfg, "grpo")
     print(f"held-out sums ({first['n_prompts']} prompts x {cfg.pass_samples}): pass@1 {first['pass@1']:.3f} -> "
           f"{last['pass@1']:.3f} ± {last['pass@1_se']:.3f}, pass@{cfg.pass_k} {first[f'pass@{cfg.pass_k}']:.3f} -> "
           f"{last[f'pass@{cfg.pass_k}']:.3f}; response length {summary['response_length_sft']:.1f} -> "

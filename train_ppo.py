@@ -4,6 +4,7 @@
     python train_ppo.py --beta 0           # no KL leash: watch reward hacking
     python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
     python train_ppo.py --curriculum easy-first   # easy prompts first, by the RM's scores of SFT samples
+    python train_ppo.py --resume           # continue an interrupted run from its last held-out evaluation
     python train_ppo.py --preset test      # seconds, for tests
 
 Objective: maximise  E_{x ~ prompts, y ~ pi(.|x)} [ R(x, y) ]  -  beta * KL( pi(.|x) || pi_SFT(.|x) ).
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nano_rlhf import resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
@@ -52,6 +54,8 @@ class Config:
     threads: int = field(2, "CPU intra-op threads (0: torch's default), at most the machine's cores; 1 can be "
                             "faster on a 2-core machine that other programs keep busy", ge=0, le=1024)
     iterations: int = field(60, "PPO iterations (the stopping rule, fixed in advance)", ge=1, le=10**6)
+    resume: bool = field(False, "continue an interrupted run from <out_dir>/ppo_state.pt (written at every "
+                                "held-out evaluation), with the same flags")
     # rollout
     batch_size: int = field(64, "prompts per rollout", ge=1, le=65536)
     temperature: float = field(1.0, "sampling temperature; every log-prob is computed from logits / T", ge=0.01,
@@ -114,7 +118,7 @@ PRESETS = {
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("ppo.pt", "ppo_summary.json", "ppo_metrics.jsonl", "ppo_metrics.partial.jsonl", "ppo_curves.png",
-           "ppo_reward_vs_kl.png")
+           "ppo_reward_vs_kl.png", "ppo_state.pt")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -379,10 +383,17 @@ def main(cfg: Config) -> dict:
     phases.lap("load")
     reporter = PPOReporter(cfg, world, tok, ref, rm, norm, LABELER_TEMPERATURE, max_new, device, autocast)
     phases.lap("held-out evaluation")                # the SFT baseline's samples, reused by every evaluation
+    trained, optimisers = {"policy": policy, "critic": critic}, {"policy": opt_pi, "critic": opt_v}
+    start = 0
+    if cfg.resume:                                   # continue from the last evaluation an interrupted run reached
+        start, extra = resume.restore(cfg, "ppo", trained, optimisers, rng, gen, reporter.metrics)
+        kl_ctl.beta = extra["beta"]
 
-    for it in range(cfg.iterations + 1):
-        if it % cfg.eval_interval == 0 or it == cfg.iterations:
+    for it in range(start, cfg.iterations + 1):
+        if (it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start):
             reporter.evaluate(policy, it)
+            if it < cfg.iterations:                  # what --resume needs to continue from here
+                resume.save_state(cfg, "ppo", it, trained, optimisers, rng, gen, reporter.metrics, beta=kl_ctl.beta)
             phases.lap("held-out evaluation")
         if it == cfg.iterations:
             break
@@ -417,6 +428,7 @@ def main(cfg: Config) -> dict:
                     parents={"sft": sft["id"], "rm": rm_ckpt["id"]})
     phases.lap("save")
     reporter.write(summary, phases)
+    resume.finish(cfg, "ppo")
     return summary
 
 

@@ -53,10 +53,12 @@ def snapshot(folder) -> dict:
 
 
 def unchanged(before: dict, folder) -> bool:
-    """Every file that was there is byte-identical (a refused run may ADD its metrics so far, nothing else)."""
+    """Every file that was there is byte-identical (a refused run may ADD its metrics so far, and the RL stages the
+    training state that --resume continues from, nothing else)."""
     after = snapshot(folder)
     added = set(after) - set(before)
-    return {k: after.get(k) for k in before} == before and all(a.endswith("_metrics.partial.jsonl") for a in added)
+    return {k: after.get(k) for k in before} == before and all(a.endswith(("_metrics.partial.jsonl", "_state.pt"))
+                                                               for a in added)
 
 
 @contextlib.contextmanager

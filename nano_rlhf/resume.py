@@ -1,0 +1,77 @@
+"""Resuming an interrupted RL run (train_ppo.py, train_grpo.py).
+
+At every held-out evaluation before the last, the run writes <out_dir>/<stage>_state.pt, atomically: the trained
+models and their optimisers, the iteration, the random streams (Python's and the sampling generator), the metrics
+rows so far, and what else the loop carries (PPO's adaptive beta, GRPO's pass@k reports). `--resume` loads it and
+continues from that iteration; the run then ends with the same numbers an uninterrupted run ends with, on the same
+machine, threads and torch (tests/test_resume.py). The file is removed once the run has saved its checkpoint.
+A state written by a run with other flags is refused: it would continue some other run's curve.
+"""
+import dataclasses
+import json
+import os
+
+import torch
+
+from nano_rlhf.common import UserError
+from nano_rlhf.files import atomic_write
+
+
+def state_path(out_dir: str, stage: str) -> str:
+    return f"{out_dir}/{stage}_state.pt"
+
+
+def save_state(cfg, stage: str, it: int, models: dict, optimizers: dict, rng, gen, metrics, **extra):
+    """Everything the loop needs to continue from the start of iteration `it` (after its evaluation)."""
+    metrics.file.flush()
+    with open(metrics.partial) as f:
+        rows = [json.loads(line) for line in f]
+    state = {"stage": stage, "config": dataclasses.asdict(cfg), "iteration": it,
+             "models": {k: m.state_dict() for k, m in models.items()},
+             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+             "rng": rng.getstate(), "gen": gen.get_state(), "metrics": rows, "extra": extra}
+    path = state_path(cfg.out_dir, stage)
+    try:
+        with atomic_write(path, "wb") as f:
+            torch.save(state, f)
+    except RuntimeError as e:     # torch's writer turns a full disk into "unexpected pos ..."
+        raise UserError(f"could not write {path} ({str(e).strip().splitlines()[0][:80]}): is the disk full? "
+                        f"{path} is unchanged") from None
+
+
+def restore(cfg, stage: str, models: dict, optimizers: dict, rng, gen, metrics) -> tuple[int, dict]:
+    """Load <out_dir>/<stage>_state.pt into the models, optimisers, random streams and metrics log (checked to come
+    from a run with the same flags) -> (the iteration to continue from, the extras it saved)."""
+    path = state_path(cfg.out_dir, stage)
+    if not os.path.isfile(path):
+        raise UserError(f"--resume: {path} not found, so there is no interrupted {stage} run to continue in "
+                        f"{cfg.out_dir}/ (a finished run removes it): run without --resume")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        assert state["stage"] == stage
+    except Exception as e:      # truncated, not a torch file, another stage's
+        raise UserError(f"{path} is not a readable {stage} training state ({type(e).__name__}); delete it and run "
+                        "without --resume") from None
+    now = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "resume"}
+    then = {k: v for k, v in state["config"].items() if k != "resume"}
+    if now != then:
+        changed = ", ".join(f"--{k.replace('_', '-')} {then.get(k)!r} -> {now.get(k)!r}" for k in sorted(now)
+                            if now.get(k) != then.get(k))
+        raise UserError(f"{path} was written by a run with other flags ({changed}): resume with the same flags, "
+                        "or run without --resume")
+    for k, m in models.items():
+        m.load_state_dict(state["models"][k])
+    for k, o in optimizers.items():
+        o.load_state_dict(state["optimizers"][k])
+    rng.setstate(state["rng"])
+    gen.set_state(state["gen"])                  # a CPU byte tensor, for CUDA generators too
+    for row in state["metrics"]:
+        metrics.log(row.pop("kind"), **row)
+    print(f"resuming from {path}: iteration {state['iteration']} of {cfg.iterations}")
+    return state["iteration"], state["extra"]
+
+
+def finish(cfg, stage: str):
+    """The run saved its checkpoint: its training state is no longer needed."""
+    if os.path.isfile(path := state_path(cfg.out_dir, stage)):
+        os.remove(path)

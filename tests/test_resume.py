@@ -1,0 +1,73 @@
+"""--resume (nano_rlhf/resume.py): an interrupted train_ppo.py or train_grpo.py run, resumed, ends with the numbers
+of an uninterrupted one; a state from other flags, or none, is a one-line error."""
+import json
+import shutil
+
+import pytest
+import torch
+
+import train_grpo
+import train_ppo
+from nano_rlhf.common import UserError, with_preset
+
+SCRIPTS = {"ppo": train_ppo, "grpo": train_grpo}
+
+
+def run(module, out, **over):
+    return module.main(with_preset(module.Config, module.PRESETS, "test", out_dir=str(out), **over))
+
+
+def fresh(rm_chain_dir, path):
+    path.mkdir()
+    for f in ("sft.pt", "rm.pt"):
+        shutil.copyfile(rm_chain_dir / f, path / f)
+    return path
+
+
+@pytest.mark.requires_solutions
+@pytest.mark.parametrize("stage", sorted(SCRIPTS))
+def test_an_interrupted_run_resumed_ends_as_an_uninterrupted_one(stage, rm_chain_dir, tmp_path, monkeypatch):
+    module = SCRIPTS[stage]
+    whole = run(module, fresh(rm_chain_dir, tmp_path / "whole"), iterations=4)
+    assert not (tmp_path / "whole" / f"{stage}_state.pt").exists()          # a finished run leaves no state
+
+    cut = fresh(rm_chain_dir, tmp_path / "cut")
+    real, calls = module.update, []
+
+    def crash_at_iteration_3(*a, **kw):            # the 4th update: after iteration 2's evaluation and state
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+    monkeypatch.setattr(module, "update", crash_at_iteration_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(module, cut, iterations=4)
+    monkeypatch.setattr(module, "update", real)
+    assert (cut / f"{stage}_state.pt").exists() and not (cut / f"{stage}.pt").exists()
+    resumed = run(module, cut, iterations=4, resume=True)
+
+    for k in ("kl", f"gold_reward_{stage}", "win_rate_vs_sft", "gold_by_prompt", "history"):
+        assert resumed[k] == whole[k], k
+    iters = lambda d: [(r["iteration"], r["kl"], r["rm"]) for r in map(json.loads, open(d / f"{stage}_metrics.jsonl"))
+                       if r["kind"] == "iteration"]  # noqa: E731
+    assert iters(cut) == iters(tmp_path / "whole")                             # the same curve, every row once
+    a = torch.load(tmp_path / "whole" / f"{stage}.pt", weights_only=True)["model"]
+    b = torch.load(cut / f"{stage}.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.requires_solutions
+def test_resume_without_a_state_or_with_other_flags_is_one_line(rm_chain_dir, tmp_path, monkeypatch):
+    out = fresh(rm_chain_dir, tmp_path / "run")
+    with pytest.raises(UserError, match="no interrupted ppo run to continue"):
+        run(train_ppo, out, resume=True)
+    real = train_ppo.update
+    monkeypatch.setattr(train_ppo, "update", lambda *a, **kw: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        run(train_ppo, out)
+    monkeypatch.setattr(train_ppo, "update", real)
+    with pytest.raises(UserError, match=r"other flags \(--beta 0.1 -> 0.2\)"):
+        run(train_ppo, out, resume=True, beta=0.2)
+    (out / "ppo_state.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="not a readable ppo training state"):
+        run(train_ppo, out, resume=True)
