@@ -4,6 +4,7 @@
     python train_sft.py --preset gpu       # a bigger model for one GPU
     python train_sft.py --preset test      # seconds, for tests
     python train_sft.py --data my.jsonl    # your own {"prompt": ..., "response": ...} lines
+    python train_sft.py --resume           # continue an interrupted run from its last validation
 
 The model learns to continue "User: <question>\\nAssistant:" with the demonstrated answer followed by EOS. The
 loss is the cross-entropy of the response tokens and the EOS only: the prompt is context, not target.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nano_rlhf import resume
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run)
@@ -72,6 +74,8 @@ class Config:
     # optimisation
     batch_size: int = field(64, "sequences per step", ge=1, le=65536)
     max_steps: int = field(1400, "optimiser steps", ge=1, le=10**8)
+    resume: bool = field(False, "continue an interrupted run from <out_dir>/sft_state.pt (written at every "
+                                "validation loss), with the same flags")
     lr: float = field(2e-3, "peak learning rate (AdamW)", gt=0, le=1)
     warmup_steps: int = field(50, "linear warmup steps before cosine decay", ge=0, le=10**8)
     weight_decay: float = field(0.1, "AdamW weight decay on matrices", ge=0, le=10)
@@ -111,7 +115,8 @@ PRESETS = {
                 vocab_size=1024, eval_samples=2000, threads=0),
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
-OUTPUTS = ("sft.pt", "sft_summary.json", "sft_metrics.jsonl", "sft_metrics.partial.jsonl", "sft_loss.png")
+OUTPUTS = ("sft.pt", "sft_summary.json", "sft_metrics.jsonl", "sft_metrics.partial.jsonl", "sft_loss.png",
+           "sft_state.pt")
 
 
 # [lesson:sft_loss]
@@ -218,9 +223,14 @@ def main(cfg: Config) -> dict:
     # Training loop
     batches = sft_batches(train, cfg.batch_size, tok.pad_id, random.Random(cfg.seed), device)
     metrics = MetricsLog(cfg.out_dir, "sft")          # one row per step, on disk as it happens
-    t_loop, tokens_seen = Timer(), 0
+    t_loop, tokens_seen, start = Timer(), 0, 0
+    if cfg.resume:                                    # continue after the last validation an interrupted run reached
+        start, extra = resume.restore(cfg, "sft", {"model": model}, {"model": opt}, None, None, metrics)
+        tokens_seen = extra["tokens_seen"]
+        for _ in range(start):                        # the same batches: the stream replayed from its seed
+            next(batches)
     model.train()
-    for step in range(cfg.max_steps):
+    for step in range(start, cfg.max_steps):
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps)
         set_lr(opt, lr)
         x, y, m = next(batches)
@@ -247,6 +257,9 @@ def main(cfg: Config) -> dict:
             eta = el / (step + 1) * (cfg.max_steps - step - 1)
             print(f"step {step:5d} | loss {loss.item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
                   f"{tokens_seen / el:8.0f} tok/s | eta {eta:5.0f}s")
+            if step < cfg.max_steps - 1:              # what --resume needs to continue from here
+                resume.save_state(cfg, "sft", step + 1, {"model": model}, {"model": opt}, None, None, metrics,
+                                  tokens_seen=tokens_seen)
 
     # ------------------------------------------------------------------------------------------------------------
     # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
@@ -307,6 +320,7 @@ def main(cfg: Config) -> dict:
     phases.lap("plot")
     summary["time_phases"] = phases.report()
     write_json(f"{cfg.out_dir}/sft_summary.json", summary)
+    resume.finish(cfg, "sft")
     print(f"\n{phases.table()}\n\nwrote {cfg.out_dir}/sft.pt, sft_summary.json, sft_metrics.jsonl, sft_loss.png "
           f"in {timer():.0f}s")
     return summary

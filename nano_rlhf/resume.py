@@ -1,8 +1,9 @@
-"""Resuming an interrupted RL run (train_ppo.py, train_grpo.py).
+"""Resuming an interrupted run (train_sft.py, train_ppo.py, train_grpo.py).
 
-At every held-out evaluation before the last, the run writes <out_dir>/<stage>_state.pt, atomically: the trained
-models and their optimisers, the iteration, the random streams (Python's and the sampling generator), the metrics
-rows so far, and what else the loop carries (PPO's adaptive beta, GRPO's pass@k reports). `--resume` loads it and
+At every evaluation before the last (SFT: every validation loss), the run writes <out_dir>/<stage>_state.pt,
+atomically: the trained models and their optimisers, the iteration (or step), the random streams it draws from
+(Python's, the sampling generator, torch's global one for dropout), the metrics rows so far, and what else the loop
+carries (PPO's adaptive beta, GRPO's pass@k reports). `--resume` loads it and
 continues from that iteration; the run then ends with the same numbers an uninterrupted run ends with, on the same
 machine, threads and torch (tests/test_resume.py). The file is removed once the run has saved its checkpoint.
 A state written by a run with other flags is refused: it would continue some other run's curve.
@@ -22,14 +23,16 @@ def state_path(out_dir: str, stage: str) -> str:
 
 
 def save_state(cfg, stage: str, it: int, models: dict, optimizers: dict, rng, gen, metrics, **extra):
-    """Everything the loop needs to continue from the start of iteration `it` (after its evaluation)."""
+    """Everything the loop needs to continue from the start of iteration `it` (after its evaluation). rng (a
+    random.Random) and gen (a torch.Generator) may be None; torch's global stream is always kept."""
     metrics.file.flush()
     with open(metrics.partial) as f:
         rows = [json.loads(line) for line in f]
     state = {"stage": stage, "config": dataclasses.asdict(cfg), "iteration": it,
              "models": {k: m.state_dict() for k, m in models.items()},
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-             "rng": rng.getstate(), "gen": gen.get_state(), "metrics": rows, "extra": extra}
+             "rng": rng.getstate() if rng else None, "gen": gen.get_state() if gen else None,
+             "torch_rng": torch.get_rng_state(), "metrics": rows, "extra": extra}
     path = state_path(cfg.out_dir, stage)
     try:
         with atomic_write(path, "wb") as f:
@@ -63,11 +66,14 @@ def restore(cfg, stage: str, models: dict, optimizers: dict, rng, gen, metrics) 
         m.load_state_dict(state["models"][k])
     for k, o in optimizers.items():
         o.load_state_dict(state["optimizers"][k])
-    rng.setstate(state["rng"])
-    gen.set_state(state["gen"])                  # a CPU byte tensor, for CUDA generators too
+    if rng:
+        rng.setstate(state["rng"])
+    if gen:
+        gen.set_state(state["gen"])              # a CPU byte tensor, for CUDA generators too
+    torch.set_rng_state(state["torch_rng"])      # dropout (SFT)
     for row in state["metrics"]:
         metrics.log(row.pop("kind"), **row)
-    print(f"resuming from {path}: iteration {state['iteration']} of {cfg.iterations}")
+    print(f"resuming from {path} at {state['iteration']}")
     return state["iteration"], state["extra"]
 
 

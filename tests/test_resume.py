@@ -8,6 +8,7 @@ import torch
 
 import train_grpo
 import train_ppo
+import train_sft
 from nano_rlhf.common import UserError, with_preset
 
 SCRIPTS = {"ppo": train_ppo, "grpo": train_grpo}
@@ -71,3 +72,28 @@ def test_resume_without_a_state_or_with_other_flags_is_one_line(rm_chain_dir, tm
     (out / "ppo_state.pt").write_bytes(b"garbage")
     with pytest.raises(UserError, match="not a readable ppo training state"):
         run(train_ppo, out, resume=True)
+
+
+@pytest.mark.requires_solutions
+def test_an_interrupted_sft_run_resumed_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    """SFT (with dropout: torch's own random stream is part of the state) cut after its step-30 validation."""
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "cut").mkdir()
+    whole = run(train_sft, tmp_path / "whole", dropout=0.1)
+    real, calls = train_sft.sft_loss, []
+
+    def crash_at_step_40(*a, **kw):
+        calls.append(1)
+        if len(calls) == 41:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+    monkeypatch.setattr(train_sft, "sft_loss", crash_at_step_40)
+    with pytest.raises(KeyboardInterrupt):
+        run(train_sft, tmp_path / "cut", dropout=0.1)
+    monkeypatch.setattr(train_sft, "sft_loss", real)
+    resumed = run(train_sft, tmp_path / "cut", dropout=0.1, resume=True)
+    for k in ("gold_reward", "val_loss", "eos_rate"):
+        assert resumed[k] == whole[k], k
+    a = torch.load(tmp_path / "whole" / "sft.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "sft.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
