@@ -4,6 +4,7 @@ and no sampling during training.
     python train_dpo.py                    # after train_sft.py and train_rm.py; laptop CPU, ~1 minute
     python train_dpo.py --beta 0.1         # the DPO paper's usual value: more KL here, and less gold (below)
     python train_dpo.py --data prefs.jsonl # your own {"prompt", "chosen", "rejected"} lines
+    python train_dpo.py --resume           # continue an interrupted run from its last progress line
     python train_dpo.py --preset test      # seconds, for tests
 
 Rafailov et al. 2023: the KL-regularised RLHF objective has the optimum pi*(y|x) = pi_ref(y|x) exp(r(x,y)/beta)/Z(x).
@@ -40,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nano_rlhf import resume
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
 from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
@@ -75,6 +77,8 @@ class Config:
     beta: float = field(0.3, "KL strength: implicit reward = beta * log(pi / pi_ref); larger stays closer to SFT",
                         gt=0, le=1000)
     # optimisation
+    resume: bool = field(False, "continue an interrupted run from <out_dir>/dpo_state.pt (written at every progress "
+                                "line), with the same flags")
     epochs: int = field(1, "passes over the pairs (fixed in advance; DPO overfits the pairs quickly)", ge=1,
                         le=1000)
     batch_size: int = field(32, "pairs per step (2x sequences: chosen and rejected)", ge=1, le=65536)
@@ -101,7 +105,8 @@ PRESETS = {
     "gpu": dict(batch_size=64, eval_samples=1000, threads=0),
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
-OUTPUTS = ("dpo.pt", "dpo_summary.json", "dpo_metrics.jsonl", "dpo_metrics.partial.jsonl", "dpo_curves.png")
+OUTPUTS = ("dpo.pt", "dpo_summary.json", "dpo_metrics.jsonl", "dpo_metrics.partial.jsonl", "dpo_curves.png",
+           "dpo_state.pt")
 
 
 # [lesson:dpo_loss]
@@ -289,9 +294,16 @@ def main(cfg: Config) -> dict:
     metrics = MetricsLog(cfg.out_dir, "dpo")          # one row per step, on disk as it happens
     recent = {k: deque(maxlen=cfg.log_interval) for k in keys}   # for the progress line and final_train
     policy.train()
-    step = 0
+    step, start = 0, 0
+    if cfg.resume:                                    # continue after the last progress line an interrupted run printed
+        start, extra = resume.restore(cfg, "dpo", {"policy": policy}, {"policy": opt}, None, None, metrics)
+        for k in keys:
+            recent[k].extend(extra["recent"][k])
     for epoch, batches in enumerate(epochs):
         for j in batches:
+            if step < start:                          # done before the interruption (the batches are drawn up front)
+                step += 1
+                continue
             set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
             logps_c, logps_r = sequence_logprobs(policy, [data[k] for k in j], tok.pad_id, device, autocast)
             loss = dpo_loss(logps_c, logps_r, ref_chosen[j], ref_rejected[j], cfg.beta)
@@ -322,6 +334,9 @@ def main(cfg: Config) -> dict:
                       f"{m['margin']:+.3f} | logp chosen {m['logp_chosen']:7.2f} rejected {m['logp_rejected']:7.2f} | "
                       f"reward chosen {m['reward_chosen']:+.3f} rejected {m['reward_rejected']:+.3f} | "
                       f"{timer():.0f}s")
+                if step < total - 1:                  # what --resume needs to continue from here
+                    resume.save_state(cfg, "dpo", step + 1, {"policy": policy}, {"policy": opt}, None, None, metrics,
+                                      recent={k: list(v) for k, v in recent.items()})
             step += 1
     check_finite_weights(policy, "DPO policy", step - 1)
     policy.eval()
@@ -374,6 +389,7 @@ def main(cfg: Config) -> dict:
     summary["history"] = hist
     write_json(f"{cfg.out_dir}/dpo_summary.json", summary)
     metrics.close()
+    resume.finish(cfg, "dpo")
     w = max(1, min(cfg.log_interval, total))      # running means over log_interval steps: batches are noisy
     smooth = lambda k: np.convolve(hist[k], np.ones(w) / w, mode="valid").tolist()  # noqa: E731
     steps = hist["step"][w - 1:]

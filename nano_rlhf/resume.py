@@ -1,6 +1,6 @@
-"""Resuming an interrupted run (train_sft.py, train_ppo.py, train_grpo.py).
+"""Resuming an interrupted run (train_sft.py, train_ppo.py, train_grpo.py, train_dpo.py; not yet train_rm.py).
 
-At every evaluation before the last (SFT: every validation loss), the run writes <out_dir>/<stage>_state.pt,
+At every evaluation before the last (SFT: every validation loss; DPO: every progress line), the run writes <out_dir>/<stage>_state.pt,
 atomically: the trained models and their optimisers, the iteration (or step), the random streams it draws from
 (Python's, the sampling generator, torch's global one for dropout), the metrics rows so far, and what else the loop
 carries (PPO's adaptive beta, GRPO's pass@k reports). `--resume` loads it and

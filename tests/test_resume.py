@@ -6,6 +6,7 @@ import shutil
 import pytest
 import torch
 
+import train_dpo
 import train_grpo
 import train_ppo
 import train_sft
@@ -97,3 +98,29 @@ def test_an_interrupted_sft_run_resumed_ends_as_an_uninterrupted_one(tmp_path, m
     a = torch.load(tmp_path / "whole" / "sft.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "cut" / "sft.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.requires_solutions
+def test_an_interrupted_dpo_run_resumed_ends_as_an_uninterrupted_one(rm_chain_dir, tmp_path, monkeypatch):
+    def folder(name):
+        d = fresh(rm_chain_dir, tmp_path / name)
+        for f in ("preferences.jsonl", "preferences.meta.json"):
+            shutil.copyfile(rm_chain_dir / f, d / f)
+        return d
+    whole = run(train_dpo, folder("whole"))
+    cut = folder("cut")
+    real, calls = train_dpo.dpo_loss, []
+
+    def crash_at_step_3(*a, **kw):                  # after step 2's progress line (log_interval 2) and state
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+    monkeypatch.setattr(train_dpo, "dpo_loss", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(train_dpo, cut)
+    monkeypatch.setattr(train_dpo, "dpo_loss", real)
+    assert (cut / "dpo_state.pt").exists()
+    resumed = run(train_dpo, cut, resume=True)
+    for k in ("gold_reward_dpo", "kl", "win_rate_vs_sft", "history"):
+        assert resumed[k] == whole[k], k
