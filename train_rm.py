@@ -3,6 +3,7 @@
     python train_rm.py                     # after train_sft.py; laptop CPU, ~1 minute: writes out/rm.pt
     python train_rm.py --preset test       # seconds, for tests
     python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
+    python train_rm.py --resume            # continue an interrupted run from its last held-out accuracy point
 
 Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
 sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nano_rlhf import resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
@@ -66,6 +68,8 @@ class Config:
                                le=100)
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
+    resume: bool = field(False, "continue an interrupted run from <out_dir>/rm_state.pt (written at every held-out "
+                                "accuracy point), with the same flags")
     batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)", ge=1, le=65536)
     lr: float = field(1e-3, "peak learning rate", gt=0, le=1)
     warmup_steps: int = field(20, "linear warmup steps", ge=0, le=10**8)
@@ -89,7 +93,7 @@ PRESETS = {
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("rm.pt", "rm_summary.json", "rm_metrics.jsonl", "rm_metrics.partial.jsonl", "rm_curves.png",
-           "preferences.jsonl", "preferences.meta.json")
+           "preferences.jsonl", "preferences.meta.json", "rm_state.pt")
 
 
 # [lesson:bt_loss]
@@ -307,12 +311,19 @@ def main(cfg: Config) -> dict:
     rng = random.Random(cfg.seed)
     metrics = MetricsLog(cfg.out_dir, "rm")           # one row per step, on disk as it happens
     recent = {k: deque(maxlen=cfg.eval_interval) for k in ("loss", "acc")}   # for the progress line
-    step = 0
+    step, start = 0, 0
+    if cfg.resume:     # continue after the last held-out point an interrupted run reached (the data re-sampled
+        start, extra = resume.restore(cfg, "rm", {"rm": rm}, {"rm": opt}, None, None, metrics)   # from its seeds)
+        for k in recent:
+            recent[k].extend(extra["recent"][k])
     rm.train()
     for epoch in range(cfg.epochs):
         order = list(range(len(train_groups)))
-        rng.shuffle(order)
+        rng.shuffle(order)                            # replayed on resume, so every epoch keeps its order
         for i in range(steps_per_epoch):
+            if step < start:                          # done before the interruption
+                step += 1
+                continue
             batch = [train_groups[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
             set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
             phases.lap("train: batches")
@@ -336,6 +347,9 @@ def main(cfg: Config) -> dict:
                 metrics.log("val", step=step, val_acc=va)
                 print(f"epoch {epoch} step {step:5d} | loss {np.mean(recent['loss']):.4f} | "
                       f"train acc {np.mean(recent['acc']):.3f} | held-out acc {va:.3f} | {timer():.0f}s")
+                if step < total - 1:                  # what --resume needs to continue from here
+                    resume.save_state(cfg, "rm", step + 1, {"rm": rm}, {"rm": opt}, None, None, metrics,
+                                      recent={k: list(v) for k, v in recent.items()})
                 phases.lap("held-out accuracy curve")
             step += 1
     train_seconds = timer()
@@ -417,6 +431,7 @@ def main(cfg: Config) -> dict:
     phases.lap("plot")
     summary["time_phases"] = phases.report()
     write_json(f"{cfg.out_dir}/rm_summary.json", summary)
+    resume.finish(cfg, "rm")
     print(f"\n{phases.table()}\n\nwrote {cfg.out_dir}/rm.pt, rm_summary.json, rm_metrics.jsonl, rm_curves.png, "
           f"preferences.jsonl (+ preferences.meta.json) in {timer():.0f}s")
     return summary

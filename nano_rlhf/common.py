@@ -39,8 +39,8 @@ def run_cli(main, cfg):
         out = getattr(cfg, "out_dir", "")
         print()                                        # end the line the terminal's ^C is on
         print(f"interrupted: no file in {out}/ was left half-written (each is the previous one or this run's, "
-              "whole); this run's metrics so far are in its *_metrics.partial.jsonl (every stage but train_rm.py "
-              "continues from its last evaluation with --resume)" if out else "interrupted",
+              "whole); this run's metrics so far are in its *_metrics.partial.jsonl (--resume continues from its "
+              "last evaluation)" if out else "interrupted",
               file=sys.stderr)
         sys.exit(130)
     except (MemoryError, RuntimeError) as e:         # torch.OutOfMemoryError is a RuntimeError

@@ -1,12 +1,14 @@
-"""Resuming an interrupted run (train_sft.py, train_ppo.py, train_grpo.py, train_dpo.py; not yet train_rm.py).
+"""Resuming an interrupted run of any training script (train_sft, train_rm, train_ppo, train_dpo, train_grpo).
 
-At every evaluation before the last (SFT: every validation loss; DPO: every progress line), the run writes <out_dir>/<stage>_state.pt,
-atomically: the trained models and their optimisers, the iteration (or step), the random streams it draws from
-(Python's, the sampling generator, torch's global one for dropout), the metrics rows so far, and what else the loop
-carries (PPO's adaptive beta, GRPO's pass@k reports). `--resume` loads it and
-continues from that iteration; the run then ends with the same numbers an uninterrupted run ends with, on the same
-machine, threads and torch (tests/test_resume.py). The file is removed once the run has saved its checkpoint.
-A state written by a run with other flags is refused: it would continue some other run's curve.
+At every evaluation before the last (SFT: every validation loss; RM: every held-out accuracy point; DPO: every
+progress line), the run writes <out_dir>/<stage>_state.pt, atomically: the trained models and their optimisers,
+the iteration (or step), the random streams it draws from (Python's, the sampling generator, torch's global one
+for dropout), the metrics rows so far, and what else the loop carries (PPO's adaptive beta, GRPO's pass@k
+reports). Data a stage samples or shuffles from its seeds (SFT's batches, the RM's comparisons, DPO's batches) is
+not saved: the resumed run draws it again and skips what was done. `--resume` loads the state and continues from
+that iteration; the run then ends with the same numbers an uninterrupted run ends with, on the same machine,
+threads and torch (tests/test_resume.py). The file is removed once the run has saved its checkpoint. A state
+written by a run with other flags is refused: it would continue some other run's curve.
 """
 import dataclasses
 import json

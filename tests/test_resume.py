@@ -9,6 +9,7 @@ import torch
 import train_dpo
 import train_grpo
 import train_ppo
+import train_rm
 import train_sft
 from nano_rlhf.common import UserError, with_preset
 
@@ -124,3 +125,31 @@ def test_an_interrupted_dpo_run_resumed_ends_as_an_uninterrupted_one(rm_chain_di
     resumed = run(train_dpo, cut, resume=True)
     for k in ("gold_reward_dpo", "kl", "win_rate_vs_sft", "history"):
         assert resumed[k] == whole[k], k
+
+
+@pytest.mark.requires_solutions
+def test_an_interrupted_rm_run_resumed_ends_as_an_uninterrupted_one(chain_dir, tmp_path, monkeypatch):
+    """The RM (3 steps at the test preset) cut at its last step: the resumed run samples and labels the same data
+    again (from its seeds) and trains on from step 1, after step 0's held-out point."""
+    def folder(name):
+        (tmp_path / name).mkdir()
+        shutil.copyfile(chain_dir / "sft.pt", tmp_path / name / "sft.pt")
+        return tmp_path / name
+    whole = run(train_rm, folder("whole"))
+    cut = folder("cut")
+    real, calls = train_rm.bt_loss, []
+
+    def crash_at_step_2(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+    monkeypatch.setattr(train_rm, "bt_loss", crash_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(train_rm, cut)
+    monkeypatch.setattr(train_rm, "bt_loss", real)
+    assert (cut / "rm_state.pt").exists()
+    resumed = run(train_rm, cut, resume=True)
+    for k in ("val_accuracy", "skill_vs_ceiling", "gold_correlation", "reward_norm"):
+        assert resumed.get(k) == whole.get(k), k
+    assert (cut / "preferences.jsonl").read_bytes() == (tmp_path / "whole" / "preferences.jsonl").read_bytes()
