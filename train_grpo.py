@@ -85,7 +85,7 @@ class Config:
                            choices=["grpo", "drgrpo", "rloo", "reinforce"])
     std_eps: float = field(1e-4, "grpo's eps in (group std + eps)", gt=0, le=10)
     # KL to pi_SFT
-    beta: float = field(0.1, "KL coefficient (PPO's; its KL stays within 15% of PPO's on dev); 0 removes the leash",
+    beta: float = field(0.1, "KL coefficient (PPO's; its KL within 15% of PPO's on dev); 0 removes the leash",
                         ge=0, le=1000)
     kl_in: str = field("reward", "reward: beta * summed k1 taken from each response's reward (PPO's objective; "
                                  "RLOO); loss: beta * k3 added to the loss per token (GRPO)",

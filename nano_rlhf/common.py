@@ -186,7 +186,7 @@ def parse_config(cls, presets: dict[str, dict], argv=None):
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for f in dataclasses.fields(cls):
         default = getattr(base, f.name)
-        help_ = f.metadata.get("help", "")
+        help_ = f.metadata.get("help", "").replace("%", "%%")   # argparse formats help with %: "15%" would crash
         if f.name == "preset":
             parser.add_argument(flag(f.name), default=preset, choices=sorted(presets), help=help_)
         elif isinstance(default, bool):
