@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 import torch  # noqa: E402
 import train_sft  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, device_problem, run_cli  # noqa: E402
+from nano_rlhf.common import ArgumentParser, bounded, device_problem, pick_device, run_cli  # noqa: E402
 from nano_rlhf.model import GPT, GPTConfig, generate, response_logits, token_logprobs  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def stats(a, b, mask) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     c = train_sft.Config(**{k: v for k, v in train_sft.PRESETS[args.preset].items() if k != "threads"})
     torch.manual_seed(args.seed)
     model = GPT(GPTConfig(block_size=max(c.block_size, 16 + args.new_tokens + 1), vocab_size=c.vocab_size,

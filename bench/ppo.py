@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 import torch  # noqa: E402
 import train_ppo  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, device_problem, fail, make_optimizer, run_cli  # noqa: E402
+from nano_rlhf.common import (ArgumentParser, bounded, device_problem, fail, make_optimizer,  # noqa: E402
+                              pick_device, run_cli)
 from nano_rlhf.data import left_pad  # noqa: E402
 from nano_rlhf.model import (GPT, GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,  # noqa: E402
                              response_logits, response_values, token_logprobs)
@@ -135,8 +136,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = True
 
     world = World()

@@ -29,7 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 import torch  # noqa: E402
 import train_sft  # noqa: E402
-from nano_rlhf.common import ArgumentParser, bounded, device_problem, make_optimizer, run_cli  # noqa: E402
+from nano_rlhf.common import (ArgumentParser, bounded, device_problem, make_optimizer, pick_device,  # noqa: E402
+                              run_cli)
 from nano_rlhf.model import GPT, GPTConfig  # noqa: E402
 
 
@@ -114,8 +115,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True     # as setup_runtime does

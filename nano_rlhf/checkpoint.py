@@ -76,13 +76,18 @@ def save_checkpoint(path: str, *, stage: str, model, tokenizer: Tokenizer, confi
         "metrics": metrics,
         **extra,
     }
+    save_torch(path, ckpt)
+    return ckpt
+
+
+def save_torch(path: str, obj):
+    """torch.save, atomically (all or nothing); a full disk is one line and leaves `path` as it was."""
     try:
         with atomic_write(path, "wb") as f:
-            torch.save(ckpt, f)
+            torch.save(obj, f)
     except RuntimeError as e:     # torch's writer turns a full disk into "unexpected pos ..."
         raise UserError(f"could not write {path} ({str(e).strip().splitlines()[0][:80]}): is the disk full? "
                         f"{path} is unchanged") from None
-    return ckpt
 
 
 def load_checkpoint(path: str, stage: str | tuple[str, ...]) -> dict:

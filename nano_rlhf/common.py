@@ -207,11 +207,17 @@ def with_preset(cls, presets: dict[str, dict], preset: str = "default", **overri
     return check_config(dataclasses.replace(cls(), **{**presets[preset], "preset": preset, **overrides}))
 
 
+def pick_device(device: str) -> torch.device:
+    """--device as a torch.device: 'auto' is cuda when a GPU is there, else cpu (check it first: device_problem)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def device_problem(device: str) -> str | None:
     """'auto', 'cpu', 'cuda', 'cuda:N' (N an existing GPU) or 'mps'; None if usable."""
     try:
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                           "cpu" if device == "auto" else device)
+        dev = pick_device(device)
     except (RuntimeError, ValueError):
         return f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N"
     if dev.type == "cuda":
@@ -256,9 +262,7 @@ def setup_runtime(seed: int, device: str, threads: int):
         if threads > 1 and (busy := busy_cores()) > cores - threads + 0.5:
             warn(f"other programs keep {busy:.1f} of this machine's {cores} cores busy: {threads} threads then wait "
                  "for each other at every operation; --threads 1 may be faster")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = pick_device(device)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         return dev, lambda: torch.autocast("cuda", dtype=torch.bfloat16)

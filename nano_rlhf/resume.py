@@ -16,8 +16,8 @@ import os
 
 import torch
 
+from nano_rlhf.checkpoint import save_torch
 from nano_rlhf.common import UserError
-from nano_rlhf.files import atomic_write
 
 
 def state_path(out_dir: str, stage: str) -> str:
@@ -35,13 +35,7 @@ def save_state(cfg, stage: str, it: int, models: dict, optimizers: dict, rng, ge
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
              "rng": rng.getstate() if rng else None, "gen": gen.get_state() if gen else None,
              "torch_rng": torch.get_rng_state(), "metrics": rows, "extra": extra}
-    path = state_path(cfg.out_dir, stage)
-    try:
-        with atomic_write(path, "wb") as f:
-            torch.save(state, f)
-    except RuntimeError as e:     # torch's writer turns a full disk into "unexpected pos ..."
-        raise UserError(f"could not write {path} ({str(e).strip().splitlines()[0][:80]}): is the disk full? "
-                        f"{path} is unchanged") from None
+    save_torch(state_path(cfg.out_dir, stage), state)
 
 
 def restore(cfg, stage: str, models: dict, optimizers: dict, rng, gen, metrics) -> tuple[int, dict]:
@@ -53,10 +47,12 @@ def restore(cfg, stage: str, models: dict, optimizers: dict, rng, gen, metrics) 
                         f"{cfg.out_dir}/ (a finished run removes it): run without --resume")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        assert state["stage"] == stage
-    except Exception as e:      # truncated, not a torch file, another stage's
-        raise UserError(f"{path} is not a readable {stage} training state ({type(e).__name__}); delete it and run "
-                        "without --resume") from None
+        why = None if isinstance(state, dict) and state.get("stage") == stage else "not this stage's state"
+    except Exception as e:      # truncated, not a torch file
+        why = type(e).__name__
+    if why:
+        raise UserError(f"{path} is not a readable {stage} training state ({why}); delete it and run without "
+                        "--resume")
     now = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "resume"}
     then = {k: v for k, v in state["config"].items() if k != "resume"}
     if now != then:

@@ -67,6 +67,14 @@ def cluster_means(xs, clusters) -> dict:
     return {first[i]: float(sums[i] / counts[i]) for i in range(len(counts))}
 
 
+def paired_prompt_means(a: dict, b: dict) -> dict:
+    """Two runs' {prompt: mean gold} (a summary's gold_by_prompt): the mean over their common prompts of a - b and
+    its SE over those prompts, as paired_diff_se does from the samples.  -> {diff, se, n_prompts}"""
+    d = [a[k] - b[k] for k in a if k in b]
+    m, se = mean_se(d)
+    return {"diff": m, "se": se, "n_prompts": len(d)}
+
+
 def paired_diff_se(a, clusters_a, b, clusters_b) -> tuple[float, float, int]:
     """Mean of A - B over the prompts both were evaluated on, and its paired SE.  -> diff, se, n_prompts
 

@@ -109,3 +109,12 @@ def test_spearman_ranks_ties_by_their_average_rank_like_a_slow_count():
     rho = correlations(x, y)["spearman"]
     assert abs(rho - np.corrcoef(slow(x), slow(y))[0, 1]) < 1e-12
     assert correlations([1, 2, 3, 4], [10, 20, 30, 1000])["spearman"] == 1.0   # monotone: exactly 1
+
+
+def test_paired_prompt_means_by_hand():
+    """Only the prompts both runs have; the SE is the sample std of the differences over sqrt(n)."""
+    from nano_rlhf.stats import paired_prompt_means
+    a, b = {"p": 1.0, "q": 0.0, "r": 2.0, "only a": 9.0}, {"p": 0.5, "q": 0.5, "r": 1.0, "only b": -9.0}
+    out = paired_prompt_means(a, b)                  # differences 0.5, -0.5, 1.0: mean 1/3, std 0.7638
+    assert out["n_prompts"] == 3 and abs(out["diff"] - 1 / 3) < 1e-12
+    assert abs(out["se"] - (((0.5 - 1 / 3) ** 2 + (0.5 + 1 / 3) ** 2 + (1 - 1 / 3) ** 2) / 2) ** 0.5 / 3 ** 0.5) < 1e-12

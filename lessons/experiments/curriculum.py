@@ -21,7 +21,7 @@ from frontier import chain_ids, parse_args, train_run  # noqa: E402
 
 from nano_rlhf.common import Timer, bounded, run_cli  # noqa: E402
 from nano_rlhf.files import write_json  # noqa: E402
-from nano_rlhf.stats import mean_se, over_seeds, seed_claim  # noqa: E402
+from nano_rlhf.stats import over_seeds, paired_prompt_means, seed_claim  # noqa: E402
 
 ARMS = {"uniform": {}, "easy-first": {"curriculum": "easy-first"}}
 
@@ -32,10 +32,8 @@ def seeds_flag(ap):
 
 
 def paired(a: dict, b: dict) -> dict:
-    """a's gold minus b's, paired by prompt (gold_by_prompt of both summaries), with its SE over the prompts."""
-    d = [a["gold_by_prompt"][p] - b["gold_by_prompt"][p] for p in a["gold_by_prompt"] if p in b["gold_by_prompt"]]
-    m, se = mean_se(d)
-    return {"diff": m, "se": se, "n_prompts": len(d)}
+    """Summary a's gold minus summary b's, paired by prompt, with its SE over the prompts."""
+    return paired_prompt_means(a["gold_by_prompt"], b["gold_by_prompt"])
 
 
 def row(s: dict) -> dict:

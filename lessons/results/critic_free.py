@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 import nano_rlhf  # noqa: E402,F401  (first: a Ctrl-C while torch imports is one line)
 from nano_rlhf.common import UserError, run_cli  # noqa: E402
 from nano_rlhf.files import read_json, write_json  # noqa: E402
-from nano_rlhf.stats import mean_se, over_seeds, seed_claim  # noqa: E402
+from nano_rlhf.stats import over_seeds, paired_prompt_means, seed_claim  # noqa: E402
 
 RUNS = HERE / "critic_free"
 PPO = {0: HERE / "ppo.json", 1: HERE / "ppo_seed1.json", 2: HERE / "ppo_seed2.json"}
@@ -42,10 +42,8 @@ def gold(s: dict) -> float:
 
 
 def paired(a: dict, b: dict) -> dict:
-    """Mean over prompts of a's per-prompt gold minus b's, with its SE (n = the prompts both evaluated)."""
-    d = [a["gold_by_prompt"][p] - b["gold_by_prompt"][p] for p in a["gold_by_prompt"] if p in b["gold_by_prompt"]]
-    m, se = mean_se(d)
-    return {"diff": m, "se": se, "n_prompts": len(d)}
+    """Summary a's gold minus summary b's, paired by prompt, with its SE over the prompts."""
+    return paired_prompt_means(a["gold_by_prompt"], b["gold_by_prompt"])
 
 
 def row(s: dict, ppo: dict) -> dict:
