@@ -5,6 +5,7 @@ and no sampling during training.
     python train_dpo.py --beta 0.1         # the DPO paper's usual value: more KL here, and less gold (below)
     python train_dpo.py --data prefs.jsonl # your own {"prompt", "chosen", "rejected"} lines
     python train_dpo.py --resume           # continue an interrupted run from its last progress line
+    torchrun --standalone --nproc_per_node 2 train_dpo.py   # data parallel: each rank a slice of every batch
     python train_dpo.py --preset test      # seconds, for tests
 
 Rafailov et al. 2023: the KL-regularised RLHF objective has the optimum pi*(y|x) = pi_ref(y|x) exp(r(x,y)/beta)/Z(x).
@@ -41,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nano_rlhf import resume
+from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
 from nano_rlhf.common import (Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem, field,
@@ -175,6 +176,8 @@ def epoch_batches(data, batch_size: int, rng: random.Random, bucket: int = 16):
     for w in range(0, len(order), window):
         chunk = sorted(order[w:w + window], key=lambda i: max(len(data[i][1]), len(data[i][2])))
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < distributed.world():   # torchrun: leave no rank without a pair
+        batches[-2] += batches.pop()
     rng.shuffle(batches)
     return batches
 
@@ -270,6 +273,10 @@ def main(cfg: Config) -> dict:
     data, dropped = encode_pairs(tok, pairs, policy.cfg.block_size)
     if not data:
         raise UserError(f"{data_path}: no usable preference pairs ({len(pairs)} read, {dropped} too long){remake}")
+    if min(cfg.batch_size, len(data)) < distributed.world():   # torchrun: every rank needs a pair of each batch
+        raise UserError(f"{min(cfg.batch_size, len(data))} pairs per batch cannot feed {distributed.world()} ranks: "
+                        f"use a --batch-size of at least {distributed.world()}, or fewer processes")
+    # every rank computes all of them (once, and cheap): the same numbers as one process, under bf16 too
     ref_chosen, ref_rejected = reference_logprobs(ref, data, tok.pad_id, device, autocast)
     print(f"data: {len(data)} pairs from {data_path} ({dropped} too long for block_size dropped); reference "
           f"log-probs: chosen {ref_chosen.mean():.2f}, rejected {ref_rejected.mean():.2f} per response "
@@ -279,10 +286,11 @@ def main(cfg: Config) -> dict:
     eval_prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
     report = lambda model, seed, sft_samples=None: held_out_report(  # noqa: E731
         model, ref, rm, norm, tok, world, eval_prompts, cfg, max_new, seed, sft_samples, device, autocast)
-    sft_rep = report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))   # train_ppo.py's: the same SFT samples
-    print(f"SFT on {len(eval_prompts)} samples of the {cfg.eval_split} split: gold {sft_rep['gold_reward']:+.3f} ± "
-          f"{sft_rep['gold_reward_se']:.3f}" + (f", RM {sft_rep['rm_reward']:+.3f}" if rm else "") +
-          f" ({timer():.0f}s)")
+    if distributed.is_main():                         # torchrun: rank 0 alone reports
+        sft_rep = report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))   # train_ppo.py's SFT samples
+        print(f"SFT on {len(eval_prompts)} samples of the {cfg.eval_split} split: gold {sft_rep['gold_reward']:+.3f} "
+              f"± {sft_rep['gold_reward_se']:.3f}" + (f", RM {sft_rep['rm_reward']:+.3f}" if rm else "") +
+              f" ({timer():.0f}s)")
 
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
@@ -305,19 +313,24 @@ def main(cfg: Config) -> dict:
                 step += 1
                 continue
             set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
+            j = distributed.shard(j)                  # torchrun: this rank's pairs of the global batch
             logps_c, logps_r = sequence_logprobs(policy, [data[k] for k in j], tok.pad_id, device, autocast)
             loss = dpo_loss(logps_c, logps_r, ref_chosen[j], ref_rejected[j], cfg.beta)
+            loss = loss * distributed.share(torch.ones_like(logps_c))   # torchrun: my pairs' sum / ALL ranks' pairs
             check_finite(loss, "DPO loss", step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.all_reduce_grads(policy)      # torchrun: the ranks' gradients summed = the global mean's
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
             opt.step()
             with torch.no_grad():   # implicit rewards beta * log(pi / pi_ref): the policy read as a reward model
                 r_c, r_r = cfg.beta * (logps_c - ref_chosen[j]), cfg.beta * (logps_r - ref_rejected[j])
-                row = {"loss": loss.item(), "accuracy": float(((r_c > r_r) + 0.5 * (r_c == r_r)).float().mean()),
-                       "margin": float((r_c - r_r).mean()), "logp_chosen": float(logps_c.mean()),
-                       "logp_rejected": float(logps_r.mean()), "reward_chosen": float(r_c.mean()),
-                       "reward_rejected": float(r_r.mean())}
+                mean = lambda x: float(distributed.mean(x))   # noqa: E731  (over all ranks' pairs)
+                row = {"loss": distributed.all_sum(loss).item(),
+                       "accuracy": mean(((r_c > r_r) + 0.5 * (r_c == r_r)).float()),
+                       "margin": mean(r_c - r_r), "logp_chosen": mean(logps_c),
+                       "logp_rejected": mean(logps_r), "reward_chosen": mean(r_c),
+                       "reward_rejected": mean(r_r)}
             metrics.log("train", step=step, epoch=epoch, **row)
             for k in keys:
                 recent[k].append(row[k])
@@ -341,6 +354,8 @@ def main(cfg: Config) -> dict:
     check_finite_weights(policy, "DPO policy", step - 1)
     policy.eval()
     train_seconds = timer()
+    if not distributed.is_main():                     # torchrun: rank 0 alone reports and writes
+        return {}
 
     # ------------------------------------------------------------------------------------------------------------
     # Report on held-out prompts (gold used for reporting only), the same numbers as train_ppo.py's summary

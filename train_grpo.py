@@ -6,6 +6,7 @@
     python train_grpo.py --reward verifier         # RL with verifiable rewards, on the sum prompts (no rm.pt)
     python train_grpo.py --loss-agg constant       # Dr. GRPO's normaliser; token-mean is DAPO's
     python train_grpo.py --resume                  # continue an interrupted run from its last evaluation
+    torchrun --standalone --nproc_per_node 2 train_grpo.py   # data parallel: each rank whole groups of a rollout
     python train_grpo.py --preset test             # seconds, for tests
 
 What differs from train_ppo.py, and nothing else: no critic and no GAE. Each prompt gets G responses, and a
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf import resume
+from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
                                   save_checkpoint)
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
@@ -228,6 +229,8 @@ def score(exp, policy, ref, rm, norm: dict, verified, cfg: Config, autocast):
     if cfg.kl_in == "reward":                                             # PPO's place for the leash, summed
         exp.scores = seq_rewards - cfg.beta * (kl_per_token(exp.logprobs, exp.ref_logprobs)[0] * mask).sum(1)
     adv = group_advantages(exp.scores.view(-1, cfg.group_size), cfg.advantage, cfg.std_eps).reshape(-1)
+    if cfg.advantage == "reinforce" and distributed.world() > 1:   # torchrun: the batch-mean baseline is the mean
+        adv = exp.scores - distributed.mean(exp.scores)            # over every rank's responses, not over mine
     exp.advantages = adv[:, None] * mask                                  # the same advantage at every token
     return seq_rewards
 
@@ -235,7 +238,8 @@ def score(exp, policy, ref, rm, norm: dict, verified, cfg: Config, autocast):
 def rollout_kl(exp) -> tuple[float, float]:
     """KL(pi_old || pi_SFT) of the rollout in nats per response, by k1 and by k3 (after update on-policy)."""
     k1, k3 = kl_per_token(exp.logprobs, exp.ref_logprobs)
-    return float((k1 * exp.mask).sum(1).mean()), float((k3 * exp.mask).sum(1).mean())
+    return (float(distributed.mean((k1 * exp.mask).sum(1))),             # over all ranks' responses (torchrun)
+            float(distributed.mean((k3 * exp.mask).sum(1))))
 # [/lesson:score]
 
 
@@ -243,18 +247,21 @@ def rollout_kl(exp) -> tuple[float, float]:
 def update(exp, policy, opt, cfg: Config, max_new: int, gen, autocast, it: int = 0, phases: Phases | None = None):
     """4. Epochs of the clipped surrogate over shuffled minibatches of whole groups (group statistics were taken
     over the whole group, so a group is never split), the tokens averaged by loss_weights, plus beta * k3 when
-    the KL is in the loss. phases, if given, is charged the forward, backward and optimiser time."""
+    the KL is in the loss. phases, if given, is charged the forward, backward and optimiser time. Under torchrun
+    exp holds this rank's whole groups and gen is shared: the minibatch's groups are drawn over the global rollout
+    (nano_rlhf/distributed.py), and each rank's loss is rescaled to its part of the minibatch's normaliser."""
     T, G = cfg.temperature, cfg.group_size
     phases = phases or Phases()          # not profiled: laps that are never read, and never wait for a GPU
     policy.train()
-    stats = []
-    n_groups = exp.seq.size(0) // G
+    stats, losses = [], []
+    n_groups = int(distributed.all_sum(exp.seq.size(0) // G))   # the global rollout's groups
     per_mb = n_groups // cfg.minibatches
     in_group = torch.arange(G, device=exp.seq.device)
     for epoch in range(cfg.epochs):
         perm = torch.randperm(n_groups, generator=gen, device=exp.seq.device)
         for i in range(cfg.minibatches):
-            j = (perm[i * per_mb:(i + 1) * per_mb, None] * G + in_group).reshape(-1)   # rows of whole groups
+            mine = distributed.local_rows(perm[i * per_mb:(i + 1) * per_mb], n_groups)   # my groups of it
+            j = (mine[:, None] * G + in_group).reshape(-1)                               # rows of whole groups
             mask = exp.mask[j]
             with autocast():
                 logits = response_logits(policy, exp.seq[j], exp.attn[j], exp.n_prompt)     # (mb, T, V)
@@ -269,20 +276,24 @@ def update(exp, policy, opt, cfg: Config, max_new: int, gen, autocast, it: int =
                 # that of KL(pi_SFT || pi), not of KL(pi || pi_SFT) (lesson 9; Tang & Munos 2025)
                 k3 = kl_per_token(logprobs, exp.ref_logprobs[j])[1]
                 loss = loss + cfg.beta * (k3 * w).sum()
-            check_finite(loss, "GRPO loss", it)
+            losses.append(loss.detach())
             phases.lap("update: forward")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # torchrun: the weights normalise by my tokens (token-mean) or responses (the others); rescaled to
+            # all ranks' count, the summed gradients are those of the one-process loss
+            (loss * distributed.share(mask if cfg.loss_agg == "token-mean" else mask[:, :1])).backward()
+            distributed.all_reduce_grads(policy)
             phases.lap("update: backward")
             torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
             opt.step()
             phases.lap("update: optimiser")
             if epoch == 0:
                 with torch.no_grad():
-                    pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask))
-            stats.append({**pg_stats, "loss": loss.item()})
+                    pg_stats["entropy"] = masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask)
+            stats.append({**pg_stats, "loss": loss.detach()})
             phases.lap("update: stats")
-    return stats
+    check_finite(torch.stack(losses), "GRPO loss", it)   # read back once per update (as PPO's update does)
+    return [dict(zip(s, torch.stack(list(s.values())).tolist())) for s in stats]
 # [/lesson:update]
 
 
@@ -319,6 +330,9 @@ def main(cfg: Config) -> dict:
     timer = Timer()
     device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     phases = Phases(device)                      # where the time goes: printed at the end, kept in the summary
+    if cfg.prompts_per_iteration % distributed.world():   # torchrun: every rank holds the same number of groups
+        raise UserError(f"--prompts-per-iteration {cfg.prompts_per_iteration} is not a multiple of the "
+                        f"{distributed.world()} ranks")
     sft = load_checkpoint(f"{cfg.out_dir}/sft.pt", "sft")
     rm_path, rm_ckpt = f"{cfg.out_dir}/rm.pt", None
     if cfg.reward != "verifier" or os.path.exists(rm_path):
@@ -364,7 +378,8 @@ def main(cfg: Config) -> dict:
         passes = {int(k): v for k, v in extra["passes"].items()}
 
     for it in range(start, cfg.iterations + 1):
-        if (it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start):
+        if ((it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start)
+                and distributed.is_main()):                # torchrun: rank 0 alone evaluates
             reporter.evaluate(policy, it)
             passes[it] = pass_report(policy, tok, world, sum_eval, cfg, max_new,
                                      eval_seed(cfg.eval_split, cfg.seed + 40_000 + it), device, autocast)
@@ -383,9 +398,11 @@ def main(cfg: Config) -> dict:
         # --------------------------------------------------------------------------------------------------------
         # 1. Rollout: G samples of each prompt   2.-3. score, rewards, group advantages   4. update
         batch = [rng.randrange(len(train_ids)) for _ in range(cfg.prompts_per_iteration)]
+        batch = distributed.shard(batch)                                           # torchrun: my prompts
+        gen_sample, gen_shared = distributed.generators(gen, cfg.seed, it)         # one process: both are gen
         rows = [i for i in batch for _ in range(cfg.group_size)]                   # grouped: G copies in a row
         p_idx, p_mask = left_pad([train_ids[i] for i in rows], tok.pad_id, device)
-        exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen, autocast)
+        exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen_sample, autocast)
         t_rollout = phases.lap("rollout")
         texts = [train_texts[i] for i in rows]
         lengths = exp.mask.sum(1).long().tolist()
@@ -394,7 +411,7 @@ def main(cfg: Config) -> dict:
         rewards = score(exp, policy, ref, reward_rm, norm, verified, cfg, autocast)
         t_score = phases.lap("score")
         update_start = phases.last
-        stats = update(exp, policy, opt, cfg, max_new, gen, autocast, it, phases)
+        stats = update(exp, policy, opt, cfg, max_new, gen_shared, autocast, it, phases)
         check_finite_weights(policy, "policy", it)        # before the next rollout samples from it
         phases.lap("update: optimiser")
         t_update = phases.last - update_start
@@ -402,11 +419,18 @@ def main(cfg: Config) -> dict:
 
         # gold of the training rollouts: printed for the student, never used by the algorithm
         golds = [world.gold_reward(p, y, ended=bool(e)).total for p, y, e in zip(texts, responses, exp.ended.tolist())]
-        mean = lambda k: float(np.mean([s[k] for s in stats if k in s]))  # noqa: E731
         on_sums = [float(v) for v, p in zip((verified * exp.ended).tolist(), texts) if is_sum(p)]
-        row = {"iteration": it, **group_stats(rewards, cfg.group_size), "rm": float(exp.scores.mean()),
-               "kl": kl, "kl_k3": kl_k3, "beta": cfg.beta, "entropy": mean("entropy"), "clipfrac": mean("clipfrac"),
-               "approx_kl": mean("approx_kl"), "loss": mean("loss"), "length": float(exp.mask.sum(1).mean()),
+        # the line is the global rollout's: every rank's share of it, gathered (torchrun; one process: its own)
+        parts = distributed.gather((rewards.tolist(), exp.scores.tolist(), exp.mask.sum(1).tolist(), golds, on_sums,
+                                    stats))
+        if not distributed.is_main():
+            continue
+        rewards, scores, lengths, golds, on_sums, stats = ([x for p in parts for x in p[k]] for k in range(6))
+        mean = lambda k: float(np.mean([s[k] for s in stats if k in s]))  # noqa: E731
+        row = {"iteration": it, **group_stats(torch.tensor(rewards), cfg.group_size),
+               "rm": float(torch.tensor(scores).mean()), "kl": kl, "kl_k3": kl_k3, "beta": cfg.beta,
+               "entropy": mean("entropy"), "clipfrac": mean("clipfrac"), "approx_kl": mean("approx_kl"),
+               "loss": mean("loss"), "length": float(torch.tensor(lengths).mean()),
                "pass_rate": float(np.mean(on_sums)) if on_sums else float("nan"), "gold": float(np.mean(golds)),
                "t_rollout": t_rollout, "t_score": t_score, "t_update": t_update}
         reporter.metrics.log("iteration", **row)
@@ -418,6 +442,8 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Save: the final checkpoint is the one reported (no gold-based selection)
+    if not distributed.is_main():                         # torchrun: rank 0 alone reports and writes
+        return {}
     summary = reporter.summary(policy, iterations=cfg.iterations, wall_seconds=timer())
     first, last = passes[0], passes[cfg.iterations]
     summary.update({"advantage": cfg.advantage, "loss_agg": cfg.loss_agg, "kl_in": cfg.kl_in, "reward": cfg.reward,

@@ -5,6 +5,7 @@
     python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
     python train_ppo.py --curriculum easy-first   # easy prompts first, by the RM's scores of SFT samples
     python train_ppo.py --resume           # continue an interrupted run from its last held-out evaluation
+    torchrun --standalone --nproc_per_node 2 train_ppo.py   # data parallel: each rank a slice of every rollout
     python train_ppo.py --preset test      # seconds, for tests
 
 Objective: maximise  E_{x ~ prompts, y ~ pi(.|x)} [ R(x, y) ]  -  beta * KL( pi(.|x) || pi_SFT(.|x) ).
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nano_rlhf import resume
+from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
-from nano_rlhf.common import (Phases, Timer, check_finite, check_finite_weights, device_problem, field,
+from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import left_pad
 from nano_rlhf.evaluate import kl_per_token, sample_policy, score_samples
@@ -171,9 +172,11 @@ def gae(rewards, values, mask, gamma: float, lam: float):
 
 # [lesson:whiten]
 def whiten(x, mask, eps: float = 1e-8):
-    """(x - mean) / std over the real tokens only (pads must not shift the statistics).  (B, T) -> (B, T)"""
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
+    """(x - mean) / std over the real tokens only (pads must not shift the statistics).  (B, T) -> (B, T)
+    Under torchrun the statistics are the whole rollout's: sums over every rank's tokens (all_sum)."""
+    n = distributed.all_sum(mask.sum()).clamp(min=1.0)
+    mean = distributed.all_sum((x * mask).sum()) / n
+    var = distributed.all_sum(((x - mean) ** 2 * mask).sum()) / n
     return (x - mean) * torch.rsqrt(var + eps) * mask
 # [/lesson:whiten]
 
@@ -193,10 +196,10 @@ def policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float, weigh
     per_token = torch.maximum(unclipped, clipped)
     loss = masked_mean(per_token, mask) if weights is None else (per_token * weights).sum()
     # END SOLUTION
-    with torch.no_grad():
-        clipfrac = masked_mean((clipped > unclipped).float(), mask)
-        approx_kl = masked_mean((ratio - 1) - (logprobs - old_logprobs), mask)   # k3 of old vs new policy
-    return loss, {"clipfrac": float(clipfrac), "approx_kl": float(approx_kl)}
+    with torch.no_grad():   # stats stay tensors: update reads them once, at its end (a float() here, once per
+        clipfrac = masked_mean((clipped > unclipped).float(), mask)            # minibatch, would make the CPU wait
+        approx_kl = masked_mean((ratio - 1) - (logprobs - old_logprobs), mask)   # for the GPU each time)
+    return loss, {"clipfrac": clipfrac, "approx_kl": approx_kl}             # approx_kl: k3 of old vs new policy
 # [/lesson:policy_loss]
 
 
@@ -299,7 +302,8 @@ def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, bet
     advantages, exp.returns = gae(exp.rewards, exp.values, mask, cfg.gamma, cfg.lam)
     exp.advantages = whiten(advantages, mask) if cfg.whiten else advantages
     k1, k3 = kl_per_token(exp.logprobs, exp.ref_logprobs)
-    return float((k1 * mask).sum(1).mean()), float((k3 * mask).sum(1).mean())   # nats per response
+    return (float(distributed.mean((k1 * mask).sum(1))),                 # nats per response, over all ranks
+            float(distributed.mean((k3 * mask).sum(1))))
 # [/lesson:score]
 
 
@@ -307,18 +311,20 @@ def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, bet
 def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, autocast, it: int = 0,
            phases: Phases | None = None):
     """5. PPO epochs over shuffled minibatches: clipped policy loss and clipped value loss, own optimisers.
-    phases, if given, is charged the forward, backward and optimiser time (main's profile)."""
+    phases, if given, is charged the forward, backward and optimiser time (main's profile). Under torchrun exp is
+    this rank's slice of the rollout, gen the generator all ranks share: a minibatch is drawn over the global
+    rollout and each rank trains on the rows of it that it holds (nano_rlhf/distributed.py)."""
     T = cfg.temperature if cfg.scale_logits else 1.0
     phases = phases or Phases()          # not profiled: laps that are never read, and never wait for a GPU
     policy.train()
     critic.train()
-    stats = []
-    B = exp.seq.size(0)
+    stats, losses = [], []
+    B = int(distributed.all_sum(exp.seq.size(0)))     # the global rollout's size (this rank's in one process)
     mb = B // cfg.minibatches
     for epoch in range(cfg.epochs):
         perm = torch.randperm(B, generator=gen, device=exp.seq.device)
         for i in range(cfg.minibatches):
-            j = perm[i * mb:(i + 1) * mb]
+            j = distributed.local_rows(perm[i * mb:(i + 1) * mb], B)
             mask = exp.mask[j]
             with autocast():
                 logits = response_logits(policy, exp.seq[j], exp.attn[j], exp.n_prompt)     # (mb, T, V)
@@ -326,11 +332,14 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
             logprobs = token_logprobs(logits, exp.tokens[j], T, exp.pad_id)
             pg_loss, pg_stats = policy_loss(logprobs, exp.logprobs[j], exp.advantages[j], mask, cfg.clip_eps)
             vf_loss = value_loss(values, exp.values[j], exp.returns[j], mask, cfg.vf_clip)
-            check_finite(pg_loss + vf_loss, "PPO loss", it)
+            losses.append((pg_loss + vf_loss).detach())
             phases.lap("update: forward")
             opt_pi.zero_grad(set_to_none=True)
             opt_v.zero_grad(set_to_none=True)
-            (pg_loss + vf_loss).backward()     # two separate models: each loss reaches only its own weights
+            # two separate models: each loss reaches only its own weights. Under torchrun each loss is rescaled
+            # to this rank's tokens / the minibatch's tokens on all ranks, and the gradients are summed
+            ((pg_loss + vf_loss) * distributed.share(mask)).backward()
+            distributed.all_reduce_grads(policy, critic)
             phases.lap("update: backward")
             for opt, model in ((opt_pi, policy), (opt_v, critic)):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)   # each model its own norm
@@ -338,10 +347,13 @@ def update(exp: Experience, policy, critic, opt_pi, opt_v, cfg: Config, gen, aut
             phases.lap("update: optimiser")
             if epoch == 0:
                 with torch.no_grad():
-                    pg_stats["entropy"] = float(masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask))
-            stats.append({**pg_stats, "vf_loss": vf_loss.item()})
+                    pg_stats["entropy"] = masked_mean(entropy_from_logits(logits, T, exp.pad_id), mask)
+            stats.append({**pg_stats, "vf_loss": vf_loss.detach()})
             phases.lap("update: stats")
-    return stats
+    # read back once per update, not once per minibatch: no CPU-GPU synchronisation inside the loop (a
+    # non-finite loss has then made the weights non-finite too; nothing has been sampled or saved from them yet)
+    check_finite(torch.stack(losses), "PPO loss", it)
+    return [dict(zip(s, torch.stack(list(s.values())).tolist())) for s in stats]
 # [/lesson:update]
 
 
@@ -351,6 +363,8 @@ def main(cfg: Config) -> dict:
     timer = Timer()
     device, autocast = setup_run(cfg, OUTPUTS)   # checks every flag and output first (one line, exit code 2)
     phases = Phases(device)                      # where the time goes: printed at the end, kept in the summary
+    if cfg.batch_size % distributed.world():     # torchrun: every rank holds the same share of each rollout
+        raise UserError(f"--batch-size {cfg.batch_size} is not a multiple of the {distributed.world()} ranks")
     sft, rm_ckpt = load_sft_and_rm(cfg.out_dir)   # and checks that rm.pt was trained from this sft.pt
     tok = load_tokenizer(sft)
     world = World(sft["config"]["world_seed"])
@@ -405,13 +419,15 @@ def main(cfg: Config) -> dict:
         # 1. Rollout   2.-4. score, reward, advantages   5. update
         pool = curriculum_pool(order, it, cfg.iterations) if cfg.curriculum == "easy-first" else order
         batch = [pool[rng.randrange(len(pool))] for _ in range(cfg.batch_size)]
+        batch = distributed.shard(batch)                  # torchrun: this rank's prompts of the global batch
+        gen_sample, gen_shared = distributed.generators(gen, cfg.seed, it)   # one process: both are gen
         p_idx, p_mask = left_pad([train_ids[i] for i in batch], tok.pad_id, device)
-        exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen, autocast)
+        exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen_sample, autocast)
         t_rollout = phases.lap("rollout")
         kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast)
         t_score = phases.lap("score")
         update_start = phases.last
-        stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen, autocast, it, phases)
+        stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen_shared, autocast, it, phases)
         check_finite_weights(policy, "policy", it)        # before the next rollout samples from it
         check_finite_weights(critic, "critic", it)
         phases.lap("update: optimiser")
@@ -423,6 +439,8 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Save: the final checkpoint is the one reported (no gold-based selection)
+    if not distributed.is_main():                         # torchrun: rank 0 alone reports and writes
+        return {}
     summary = reporter.summary(policy, iterations=cfg.iterations, wall_seconds=timer())
     save_checkpoint(f"{cfg.out_dir}/ppo.pt", stage="ppo", model=policy, tokenizer=tok, config=cfg, metrics=summary,
                     parents={"sft": sft["id"], "rm": rm_ckpt["id"]})

@@ -4,6 +4,7 @@
     python train_rm.py --preset test       # seconds, for tests
     python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
     python train_rm.py --resume            # continue an interrupted run from its last held-out accuracy point
+    torchrun --standalone --nproc_per_node 2 train_rm.py   # data parallel: each rank samples, then trains on, a slice
 
 Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
 sampling, temperature 1) and let the tiny world's simulated labeler compare every pair of them. The labeler is
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nano_rlhf import resume
+from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
@@ -138,9 +139,12 @@ def comparison_rewards(rm, tok, groups, device, autocast):
 def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, max_new_tokens, device, autocast,
                        seed):
     """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats.
-    Each group keeps the sampled token ids (EOS included): re-encoding the decoded text can give other ids."""
+    Each group keeps the sampled token ids (EOS included): re-encoding the decoded text can give other ids.
+    Under torchrun each rank samples and labels a slice of the prompts, with a seed of its own, and every rank
+    gets all the groups, in rank order."""
+    prompts = distributed.shard([prompts[i % len(prompts)] for i in range(n_prompts)])
+    seed = seed if distributed.world() == 1 else distributed.derive_seed(seed, distributed.rank())
     rng = random.Random(seed)
-    prompts = [prompts[i % len(prompts)] for i in range(n_prompts)]
     samples = sample_policy(policy, tok, [p for p in prompts for _ in range(k)], max_new_tokens=max_new_tokens,
                             temperature=temperature, device=device, seed=seed, autocast=autocast)
     groups, stats = [], {"unended_dropped": 0, "duplicates_dropped": 0}
@@ -161,6 +165,9 @@ def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, m
                 comparisons.append((a, b) if pick == 0 else (b, a))
         if comparisons:
             groups.append((prompt, ids, comparisons))
+    if distributed.world() > 1:
+        groups = distributed.gather_lists(groups)
+        stats = {k: sum(s[k] for s in distributed.gather(stats)) for k in stats}
     return groups, stats
 # [/lesson:sample_comparisons]
 
@@ -306,6 +313,9 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Training loop
+    if cfg.batch_size < distributed.world():         # torchrun: every rank needs a prompt of each batch
+        raise UserError(f"--batch-size {cfg.batch_size} gives no prompt to some of the {distributed.world()} ranks: "
+                        f"use at least {distributed.world()}")
     steps_per_epoch = max(1, len(train_groups) // cfg.batch_size)
     total = max(1, steps_per_epoch * cfg.epochs)
     rng = random.Random(cfg.seed)
@@ -325,19 +335,23 @@ def main(cfg: Config) -> dict:
                 step += 1
                 continue
             batch = [train_groups[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+            batch = distributed.shard(batch)          # torchrun: this rank's prompts of the global batch
             set_lr(opt, cosine_lr(step, total, cfg.lr, cfg.warmup_steps))
             phases.lap("train: batches")
             rc, rr = comparison_rewards(rm, tok, batch, device, autocast)
-            loss = bt_loss(rc, rr)
+            pairs = torch.ones_like(rc)
+            loss = bt_loss(rc, rr) * distributed.share(pairs)   # torchrun: my pairs' loss sum / ALL ranks' pairs
             check_finite(loss, "reward-model loss", step)
             phases.lap("train: forward")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.all_reduce_grads(rm)          # torchrun: the ranks' gradients summed = the global mean's
             phases.lap("train: backward")
             torch.nn.utils.clip_grad_norm_(rm.parameters(), cfg.grad_clip)
             opt.step()
             phases.lap("train: optimiser")
-            row = {"loss": loss.item(), "acc": float((rc > rr).float().mean())}
+            row = {"loss": distributed.all_sum(loss.detach()).item(),                  # over the global batch
+                   "acc": float(distributed.all_sum((rc > rr).float().sum()) / distributed.all_sum(pairs.sum()))}
             metrics.log("train", step=step, epoch=epoch, **row)
             for k in recent:
                 recent[k].append(row[k])
@@ -355,6 +369,8 @@ def main(cfg: Config) -> dict:
     train_seconds = timer()
     check_finite_weights(rm, "reward-model", step - 1)
     rm.eval()
+    if not distributed.is_main():                     # torchrun: rank 0 alone normalises, reports and writes
+        return {}
 
     # ------------------------------------------------------------------------------------------------------------
     # Normalise: fresh SFT samples on training prompts -> gain, bias so that gain * r + bias has mean 0, std 1

@@ -5,6 +5,7 @@
     python train_sft.py --preset test      # seconds, for tests
     python train_sft.py --data my.jsonl    # your own {"prompt": ..., "response": ...} lines
     python train_sft.py --resume           # continue an interrupted run from its last validation
+    torchrun --standalone --nproc_per_node 2 train_sft.py   # data parallel: each rank a slice of every batch
 
 The model learns to continue "User: <question>\\nAssistant:" with the demonstrated answer followed by EOS. The
 loss is the cross-entropy of the response tokens and the EOS only: the prompt is context, not target.
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nano_rlhf import resume
+from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run)
@@ -148,8 +149,10 @@ def check_init_flags(cfg: Config, parent: dict):
 
 @torch.no_grad()
 def validation_loss(model, examples, pad_id, device, autocast, batch_size=128):
+    """The mean loss over every response token of `examples` (under torchrun each rank a shard, summed)."""
     model.eval()
     total, count = 0.0, 0.0
+    examples = distributed.shard(examples)
     for i in range(0, len(examples), batch_size):
         x, y, m = collate_sft(examples[i:i + batch_size], pad_id, device)
         with autocast():
@@ -158,7 +161,7 @@ def validation_loss(model, examples, pad_id, device, autocast, batch_size=128):
         total += float(sft_loss(logits, y, m)) * n
         count += n
     model.train()
-    return total / max(count, 1.0)
+    return distributed.all_sum(total) / max(distributed.all_sum(count), 1.0)
 
 
 def main(cfg: Config) -> dict:
@@ -220,10 +223,13 @@ def main(cfg: Config) -> dict:
     phases.lap("model")
 
     # ------------------------------------------------------------------------------------------------------------
-    # Training loop
+    # Training loop. Under torchrun every rank draws the same global batches (one seed) and trains on its slice.
+    if cfg.batch_size < distributed.world():
+        raise UserError(f"--batch-size {cfg.batch_size} gives no sequence to some of the {distributed.world()} "
+                        f"ranks: use at least {distributed.world()}")
     batches = sft_batches(train, cfg.batch_size, tok.pad_id, random.Random(cfg.seed), device)
     metrics = MetricsLog(cfg.out_dir, "sft")          # one row per step, on disk as it happens
-    t_loop, tokens_seen, start = Timer(), 0, 0
+    t_loop, tokens_seen, start, pending = Timer(), 0, 0, []
     if cfg.resume:                                    # continue after the last validation an interrupted run reached
         start, extra = resume.restore(cfg, "sft", {"model": model}, {"model": opt}, None, None, metrics)
         tokens_seen = extra["tokens_seen"]
@@ -234,28 +240,37 @@ def main(cfg: Config) -> dict:
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps)
         set_lr(opt, lr)
         x, y, m = next(batches)
+        tokens_seen += x.numel()
+        x, y, m = distributed.shard(x), distributed.shard(y), distributed.shard(m)   # this rank's rows
+        distributed.reseed_dropout(cfg.seed, step)    # torchrun: each rank its own dropout masks (no-op otherwise)
         phases.lap("train: batches")
         with autocast():
             logits = model(x)
-        loss = sft_loss(logits, y, m)
-        check_finite(loss, "SFT loss", step)
+        loss = sft_loss(logits, y, m) * distributed.share(m)   # torchrun: my tokens' loss sum / ALL ranks' tokens
         phases.lap("train: forward")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.all_reduce_grads(model)           # torchrun: the ranks' gradients summed = the global mean's
         phases.lap("train: backward")
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         phases.lap("train: optimiser")
-        tokens_seen += x.numel()
-        metrics.log("train", step=step, loss=loss.item(), lr=lr)
+        pending.append((step, distributed.all_sum(loss.detach()), lr))   # the global batch's mean loss
         phases.lap("train: logging")
         if step % cfg.eval_interval == 0 or step == cfg.max_steps - 1:
+            # the losses read back at each validation, not at every step: on a GPU a .item() per step would make
+            # the CPU wait for it each time (a non-finite loss has broken the weights too; nothing is saved yet)
+            losses = torch.stack([l for _, l, _ in pending])
+            check_finite(losses, "SFT loss", step)
+            for (s, _, r), value in zip(pending, losses.tolist()):
+                metrics.log("train", step=s, loss=value, lr=r)
+            pending.clear()
             vl = validation_loss(model, val, tok.pad_id, device, autocast)
             metrics.log("val", step=step, val_loss=vl)
             phases.lap("validation loss")
             el = t_loop()
             eta = el / (step + 1) * (cfg.max_steps - step - 1)
-            print(f"step {step:5d} | loss {loss.item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
+            print(f"step {step:5d} | loss {losses[-1].item():.4f} | val {vl:.4f} | lr {lr:.2e} | "
                   f"{tokens_seen / el:8.0f} tok/s | eta {eta:5.0f}s")
             if step < cfg.max_steps - 1:              # what --resume needs to continue from here
                 resume.save_state(cfg, "sft", step + 1, {"model": model}, {"model": opt}, None, None, metrics,
@@ -264,6 +279,8 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
     check_finite_weights(model, "SFT", cfg.max_steps - 1)
+    if not distributed.is_main():                     # torchrun: rank 0 alone evaluates and writes
+        return {}
     model.eval()
     held_out = world.split(cfg.eval_split)
     eval_prompts = [p.text for p in held_out]

@@ -13,6 +13,7 @@
 #   train   bench/train.py: tokens/s and MFU of SFT steps for the default and gpu models and a GPT-2-small-sized one,
 #           fp32 and bf16, explicit attention and SDPA, and torch.compile (the peak it assumes: printed in the log)
 #   ppo     bench/ppo.py at a gpu setting: 256 prompts x 64 new tokens, the four models
+#   sdpa    bench/sdpa_check.py: which fused attention kernel runs with the RL stages' padding mask, and its cost
 #   bf16    bench/bf16_check.py: does PPO's first ratio start at 1 under bf16 on this GPU, where kernels may change
 #           with the batch's shape (score's full pass vs update's minibatches)
 # A stage that fails or runs out of its time is a FAILED row; the others still run. Exit code: the failed stages.
@@ -31,6 +32,7 @@ if (( DRY )); then     # CPU, toy sizes: the plumbing, not the numbers
     TRAIN=(--device cpu --presets default --repeats 1 --warmup 0 --peak-tflops 1)
     PPO=(--device cpu --batch 4 --new-tokens 8 --repeats 1 --warmup 0)
     BF16=(--device cpu --preset default --batch 8 --new-tokens 8)
+    SDPA=(--device cpu --batch 4 --repeats 1)
 else
     DEV=(--device cuda); PRESET=(--preset gpu); LIMIT=150
     SHORT_SFT=(--max-steps 600); SHORT_RM=(--n-prompts 2000); SHORT_PPO=(--iterations 30 --eval-interval 10)
@@ -38,6 +40,7 @@ else
     TRAIN=(--device cuda --presets default gpu gpt2-124m --compile)
     PPO=(--device cuda --batch 256 --new-tokens 64 --naive-width 96)
     BF16=(--device cuda)
+    SDPA=(--device cuda)
 fi
 
 echo "| stage | status | seconds | result |" > "$TABLE"
@@ -75,6 +78,7 @@ stage ppo "$OUT/chain/ppo_summary.json" python train_ppo.py "${PRESET[@]}" "${DE
 stage grpo "$OUT/chain/grpo_summary.json" python train_grpo.py "${PRESET[@]}" "${DEV[@]}" --out-dir "$OUT/chain" "${SHORT_GRPO[@]}"
 stage train - python bench/train.py "${TRAIN[@]}"
 stage ppo_bench - python bench/ppo.py "${PPO[@]}"
+stage sdpa - python bench/sdpa_check.py "${SDPA[@]}"
 stage bf16 - python bench/bf16_check.py "${BF16[@]}"
 echo "wrote $TABLE ($failed failed)"
 exit "$failed"

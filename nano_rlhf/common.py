@@ -12,6 +12,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from nano_rlhf import distributed
+
 
 class UserError(Exception):
     """Bad input from the user (a missing checkpoint, an impossible flag): printed as one line, exit code 2."""
@@ -256,13 +258,13 @@ def setup_runtime(seed: int, device: str, threads: int):
     np.random.seed(seed)
     torch.manual_seed(seed)
     if threads > 0:
-        cores = os.cpu_count() or 1
+        cores = max(1, (os.cpu_count() or 1) // distributed.local_processes())   # torchrun: ranks share the cores
         threads = min(threads, cores)                 # more threads than cores only wait for each other
         torch.set_num_threads(threads)
         if threads > 1 and (busy := busy_cores()) > cores - threads + 0.5:
             warn(f"other programs keep {busy:.1f} of this machine's {cores} cores busy: {threads} threads then wait "
                  "for each other at every operation; --threads 1 may be faster")
-    dev = pick_device(device)
+    dev = distributed.init(pick_device(device))    # under torchrun: join the other ranks (a no-op otherwise)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         return dev, lambda: torch.autocast("cuda", dtype=torch.bfloat16)

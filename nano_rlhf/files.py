@@ -6,6 +6,7 @@ import os
 import tempfile
 from contextlib import contextmanager, suppress
 
+from nano_rlhf import distributed
 from nano_rlhf.common import UserError
 
 
@@ -17,7 +18,12 @@ os.umask(_UMASK)
 def atomic_write(path: str, mode: str = "w"):
     """Write `path` all or nothing: yield a temp file next to it with a name of its own (two runs writing the same
     path never share a temp file), then flush, fsync and rename it over `path`. On any error, Ctrl-C included,
-    the temp file is removed and `path` keeps its old content."""
+    the temp file is removed and `path` keeps its old content. Under torchrun, rank 0 alone writes: another rank's
+    data goes to /dev/null (nano_rlhf/distributed.py)."""
+    if not distributed.is_main():
+        with open(os.devnull, mode) as f:
+            yield f
+        return
     if os.path.lexists(path) and not os.path.isfile(path):       # never rename over a folder, /dev/null, a pipe
         raise UserError(f"{path} is not a regular file: refusing to replace it; move it or write elsewhere")
     folder = os.path.dirname(path) or "."
@@ -68,13 +74,18 @@ class MetricsLog:
     close() moves the file to <stage>_metrics.jsonl once the run has saved. Summaries and PNGs read rows().
 
     The open file is locked (POSIX flock), so a second run of the same stage into the same folder stops with one
-    line instead of mixing its rows and files with the first one's; the OS drops the lock however a run ends."""
+    line instead of mixing its rows and files with the first one's; the OS drops the lock however a run ends.
+    Under torchrun, rank 0 alone keeps the log: on another rank it writes nowhere and has no rows."""
     _open = {}      # partial path -> the MetricsLog of this process that holds it
 
     def __init__(self, out_dir: str, stage: str):
         os.makedirs(out_dir, exist_ok=True)
         self.path = f"{out_dir}/{stage}_metrics.jsonl"
         self.partial = f"{out_dir}/{stage}_metrics.partial.jsonl"
+        if not distributed.is_main():
+            self.path = self.partial = os.devnull
+            self.file = open(os.devnull, "a")
+            return
         if (stale := MetricsLog._open.pop(os.path.abspath(self.partial), None)) is not None:
             stale.file.close()              # an earlier main() of this process that failed: take its place
         self.file = open(self.partial, "a")
@@ -97,12 +108,16 @@ class MetricsLog:
 
     def rows(self, kind: str) -> list[dict]:
         """The rows of this kind so far, read back from the file (None where a value was not finite)."""
+        if self.partial == os.devnull:
+            return []
         if not self.file.closed:
             self.file.flush()
         with open(self.partial if not self.file.closed else self.path) as f:
             return [r for r in map(json.loads, f) if r.pop("kind") == kind]
 
     def close(self):
+        if self.partial == os.devnull:
+            return self.file.close()
         self.file.flush()
         os.fsync(self.file.fileno())
         os.replace(self.partial, self.path)     # while still locked: no other run can start on the old name yet

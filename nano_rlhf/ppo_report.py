@@ -1,7 +1,12 @@
 """What train_ppo.py (and train_grpo.py, with stage="grpo") reports, kept out of the algorithm's file: progress
 lines, held-out evaluations against the simulated human, the summary JSON, the PNGs and the side-by-side table.
-Gold is reported here, never fed back."""
+Gold is reported here, never fed back. Under torchrun rank 0 alone evaluates (on the samples a one-process run
+draws: the held-out numbers do not depend on the number of ranks) and writes; a progress line gathers every
+rank's share of the rollout first."""
 import numpy as np
+import torch
+
+from nano_rlhf import distributed
 
 from nano_rlhf.evaluate import (format_component_changes, format_side_by_side, gold_by_kind, gold_scores,
                                 policy_report)
@@ -32,6 +37,8 @@ class PPOReporter:
         split = world.split(cfg.eval_split)
         self.prompts = [split[i % len(split)].text for i in range(cfg.eval_samples)]
         self.metrics = MetricsLog(cfg.out_dir, stage)   # "iteration" and "eval" rows, on disk as they happen
+        if not distributed.is_main():
+            return
         self.sft = self._report(ref, seed=eval_seed(cfg.eval_split, cfg.seed + 10_000))
         print(f"SFT on {len(self.prompts)} samples of the {cfg.eval_split} split: gold {self.sft['gold_reward']:+.3f} "
               f"± {self.sft['gold_reward_se']:.3f}, RM {self.sft['rm_reward']:+.3f}, best possible "
@@ -44,6 +51,8 @@ class PPOReporter:
                              sft_samples=sft_samples, device=self.device, autocast=self.autocast)
 
     def evaluate(self, policy, it: int):
+        if not distributed.is_main():
+            return
         rep = self._report(policy, seed=eval_seed(self.cfg.eval_split, self.cfg.seed + 20_000 + it),
                            sft_samples=self.sft["samples"])
         self.last = rep
@@ -66,11 +75,22 @@ class PPOReporter:
         # gold of the training rollouts: printed for the student, never used by the algorithm
         golds = [self.world.gold_reward(p, self.tok.decode(r), ended=bool(e)).total
                  for p, r, e in zip(prompt_texts, responses, exp.ended.tolist())]
+        values, returns, ev_mask, scores, lengths = exp.values, exp.returns, mask, exp.scores, mask.sum(1)
+        if distributed.world() > 1:          # torchrun: the line is the global rollout's, every rank's share
+            m = mask.bool()
+            parts = distributed.gather((responses, golds, exp.values[m].tolist(), exp.returns[m].tolist(),
+                                        scores.tolist(), lengths.tolist(), stats))
+            if not distributed.is_main():
+                return
+            responses, golds, values, returns, scores, lengths, stats = ([x for p in parts for x in p[k]]
+                                                                         for k in range(7))
+            values, returns, scores, lengths = map(torch.tensor, (values, returns, scores, lengths))
+            ev_mask = torch.ones_like(values)
         mean = lambda k: float(np.mean([s[k] for s in stats if k in s]))  # noqa: E731
-        row = {"iteration": it, "rm": float(exp.scores.mean()), "kl": kl, "kl_k3": kl_k3, "beta": beta,
+        row = {"iteration": it, "rm": float(scores.mean()), "kl": kl, "kl_k3": kl_k3, "beta": beta,
                "entropy": mean("entropy"), "clipfrac": mean("clipfrac"), "approx_kl": mean("approx_kl"),
-               "vf_loss": mean("vf_loss"), "explained_var": masked_explained_variance(exp.values, exp.returns, mask),
-               "length": float(mask.sum(1).mean()), "distinct_2": distinct_n(responses),
+               "vf_loss": mean("vf_loss"), "explained_var": masked_explained_variance(values, returns, ev_mask),
+               "length": float(lengths.mean()), "distinct_2": distinct_n(responses),
                "gold": float(np.mean(golds)),
                "t_rollout": times[0], "t_score": times[1], "t_update": times[2]}
         self.metrics.log("iteration", **row)

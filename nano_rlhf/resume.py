@@ -16,6 +16,7 @@ import os
 
 import torch
 
+from nano_rlhf import distributed
 from nano_rlhf.checkpoint import save_torch
 from nano_rlhf.common import UserError
 
@@ -26,7 +27,11 @@ def state_path(out_dir: str, stage: str) -> str:
 
 def save_state(cfg, stage: str, it: int, models: dict, optimizers: dict, rng, gen, metrics, **extra):
     """Everything the loop needs to continue from the start of iteration `it` (after its evaluation). rng (a
-    random.Random) and gen (a torch.Generator) may be None; torch's global stream is always kept."""
+    random.Random) and gen (a torch.Generator) may be None; torch's global stream is always kept. Under torchrun,
+    rank 0 writes it (its streams: the shared ones, the same on every rank; each rank's own sampling streams are
+    derived from (seed, rank, iteration), so they need no saving)."""
+    if not distributed.is_main():
+        return
     metrics.file.flush()
     with open(metrics.partial) as f:
         rows = [json.loads(line) for line in f]
@@ -77,5 +82,5 @@ def restore(cfg, stage: str, models: dict, optimizers: dict, rng, gen, metrics) 
 
 def finish(cfg, stage: str):
     """The run saved its checkpoint: its training state is no longer needed."""
-    if os.path.isfile(path := state_path(cfg.out_dir, stage)):
+    if distributed.is_main() and os.path.isfile(path := state_path(cfg.out_dir, stage)):
         os.remove(path)

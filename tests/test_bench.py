@@ -140,6 +140,7 @@ def test_the_gpu_check_dry_run_runs_every_stage_on_cpu(tmp_path):
                        capture_output=True, text=True, timeout=600)
     rows = [line.split(" | ") for line in (out / "gpu_check.md").read_text().splitlines()[2:]]
     assert r.returncode == 0, r.stdout + r.stderr
-    assert [row[0].strip("| ") for row in rows] == ["env", "sft", "rm", "ppo", "grpo", "train", "ppo_bench", "bf16"]
+    assert [row[0].strip("| ") for row in rows] == ["env", "sft", "rm", "ppo", "grpo", "train", "ppo_bench", "sdpa",
+                                                  "bf16"]
     assert all(row[1] == "ok" for row in rows), rows
-    assert "gold_reward_grpo" in rows[4][3] and "verdict" in rows[7][3]
+    assert "gold_reward_grpo" in rows[4][3] and "math" in rows[7][3] and "verdict" in rows[8][3]
