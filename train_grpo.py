@@ -5,6 +5,7 @@
     python train_grpo.py --advantage rloo          # or reinforce
     python train_grpo.py --reward verifier         # RL with verifiable rewards, on the sum prompts (no rm.pt)
     python train_grpo.py --loss-agg constant       # Dr. GRPO's normaliser; token-mean is DAPO's
+    python train_grpo.py --dense-reward --advantage grpo   # process supervision: a reward per sentence (lesson 6)
     python train_grpo.py --resume                  # continue an interrupted run from its last evaluation
     torchrun --standalone --nproc_per_node 2 train_grpo.py   # data parallel: each rank whole groups of a rollout
     python train_grpo.py --preset test             # seconds, for tests
@@ -45,10 +46,11 @@ from nano_rlhf.data import left_pad
 from nano_rlhf.evaluate import gold_report, kl_per_token, sample_policy
 from nano_rlhf.model import entropy_from_logits, last_token_values, response_logits, token_logprobs
 from nano_rlhf.ppo_report import PPOReporter
+from nano_rlhf.shaping import prefix_potentials, process_steps
 from nano_rlhf.stats import mean_se
 from nano_rlhf.verifier import is_sum, pass_at_k, verify
 from nano_rlhf.world import LABELER_TEMPERATURE, World, eval_seed
-from train_ppo import masked_mean, policy_loss, rollout
+from train_ppo import masked_mean, policy_loss, rollout, shaping_rewards
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config
@@ -85,6 +87,9 @@ class Config:
                                      "+ eps); rloo: r - mean of the other G-1; reinforce: r - batch mean",
                            choices=["grpo", "drgrpo", "rloo", "reinforce"])
     std_eps: float = field(1e-4, "grpo's eps in (group std + eps)", gt=0, le=10)
+    dense_reward: bool = field(False, "process supervision (DeepSeekMath): one reward per sentence, the RM's score "
+                                      "difference of its prefixes; normalised over the group's steps as --advantage "
+                                      "(grpo or drgrpo) normalises responses (nano_rlhf/shaping.py)")
     # KL to pi_SFT
     beta: float = field(0.1, "KL coefficient (PPO's; its KL within 15% of PPO's on dev); 0 removes the leash",
                         ge=0, le=1000)
@@ -116,6 +121,8 @@ class Config:
         if self.prompts_per_iteration % self.minibatches:
             out.append(f"--prompts-per-iteration {self.prompts_per_iteration} is not a multiple of --minibatches "
                        f"{self.minibatches} (a group stays whole within a minibatch)")
+        if self.dense_reward and (self.reward == "verifier" or self.advantage not in ("grpo", "drgrpo")):
+            out.append("--dense-reward needs the RM (--reward rm or rm+verifier) and --advantage grpo or drgrpo")
         if self.pass_k > self.pass_samples:
             out.append(f"--pass-k {self.pass_k} is more than --pass-samples {self.pass_samples}: pass@k needs at "
                        "least k samples per prompt")
@@ -162,6 +169,20 @@ def group_advantages(rewards, how: str, eps: float = 1e-4):
     # END SOLUTION
     raise ValueError(f"unknown advantage {how!r}")      # internal: the flag is checked by choices=
 # [/lesson:group_advantages]
+
+
+def process_advantages(step_rewards, steps, G: int, how: str, eps: float = 1e-4):
+    """Process supervision (Shao et al. 2024, §4.1.3): each step's reward normalised over all steps of its group's
+    G responses (grpo: (r - mean) / (std + eps), DeepSeekMath's; drgrpo: r - mean), and each token's advantage the
+    sum of the normalised rewards of its response's steps that end at or after it.
+    step_rewards (B, T): the reward of the step ending at t; steps (B, T) bool: where steps end -> (B, T)"""
+    B, T = steps.shape
+    r, s = step_rewards.reshape(-1, G * T), steps.reshape(-1, G * T).float()       # a row per group
+    n = s.sum(1, keepdim=True)
+    mean = (r * s).sum(1, keepdim=True) / n
+    std = (((r - mean) ** 2 * s).sum(1, keepdim=True) / (n - 1)).sqrt()       # sample std, as group_advantages
+    normed = ((r - mean) / (std + eps) if how == "grpo" else r - mean) * s
+    return normed.reshape(B, T).flip(1).cumsum(1).flip(1)                     # sum over the steps ending at >= t
 
 
 # [lesson:loss_weights]
@@ -212,10 +233,11 @@ def on_policy(cfg: Config) -> bool:
     return cfg.epochs == 1 and cfg.minibatches == 1 and cfg.kl_in == "loss"
 
 
-def score(exp, policy, ref, rm, norm: dict, verified, cfg: Config, autocast):
+def score(exp, policy, ref, rm, norm: dict, verified, cfg: Config, autocast, tok=None):
     """2. Old and reference log-probs and the sequence rewards, then 3. the advantages, once per rollout.
     verified (B,): the verifier's 0/1 of each response (zeros when the reward does not use it). Returns the
-    rewards (B,) before any KL term. On-policy (on_policy(cfg)) exp.logprobs stays None: update fills it in."""
+    rewards (B,) before any KL term. On-policy (on_policy(cfg)) exp.logprobs stays None: update fills it in.
+    tok: the tokenizer, needed by --dense-reward (it finds the sentences)."""
     seq, attn, P, mask = exp.seq, exp.attn, exp.n_prompt, exp.mask
     T = cfg.temperature
     with torch.inference_mode(), autocast():
@@ -232,6 +254,12 @@ def score(exp, policy, ref, rm, norm: dict, verified, cfg: Config, autocast):
     if cfg.advantage == "reinforce" and distributed.world() > 1:   # torchrun: the batch-mean baseline is the mean
         adv = exp.scores - distributed.mean(exp.scores)            # over every rank's responses, not over mine
     exp.advantages = adv[:, None] * mask                                  # the same advantage at every token
+    if cfg.dense_reward:      # process supervision: a step per sentence; the terminal score (and KL) in the last
+        phi, phi_empty, ends = prefix_potentials(rm, norm, exp, tok, autocast)
+        steps = process_steps(ends, mask, exp.ended)
+        step_rewards = shaping_rewards(phi, phi_empty, steps, mask)
+        step_rewards[torch.arange(mask.size(0)), mask.sum(1).long() - 1] += exp.scores
+        exp.advantages = process_advantages(step_rewards, steps, cfg.group_size, cfg.advantage, cfg.std_eps) * mask
     return seq_rewards
 
 
@@ -408,7 +436,7 @@ def main(cfg: Config) -> dict:
         lengths = exp.mask.sum(1).long().tolist()
         responses = [tok.decode(exp.tokens[r, :n].tolist()) for r, n in enumerate(lengths)]
         verified = torch.tensor([verify(p, y) for p, y in zip(texts, responses)], device=device)
-        rewards = score(exp, policy, ref, reward_rm, norm, verified, cfg, autocast)
+        rewards = score(exp, policy, ref, reward_rm, norm, verified, cfg, autocast, tok)
         t_score = phases.lap("score")
         update_start = phases.last
         stats = update(exp, policy, opt, cfg, max_new, gen_shared, autocast, it, phases)

@@ -4,6 +4,8 @@
     python train_ppo.py --beta 0           # no KL leash: watch reward hacking
     python train_ppo.py --target-kl 6      # adaptive beta (Ziegler et al. 2019)
     python train_ppo.py --curriculum easy-first   # easy prompts first, by the RM's scores of SFT samples
+    python train_ppo.py --ensemble a/rm.pt,b/rm.pt,c/rm.pt --ensemble-agg min   # several RMs (nano_rlhf/ensemble.py)
+    python train_ppo.py --dense-reward     # sentence-level rewards: the RM scores each sentence prefix (lesson 5)
     python train_ppo.py --resume           # continue an interrupted run from its last held-out evaluation
     torchrun --standalone --nproc_per_node 2 train_ppo.py   # data parallel: each rank a slice of every rollout
     python train_ppo.py --preset test      # seconds, for tests
@@ -34,10 +36,12 @@ from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_r
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.data import left_pad
+from nano_rlhf.ensemble import AGGREGATES, IDENTITY, load_ensemble, paths_problem
 from nano_rlhf.evaluate import kl_per_token, sample_policy, score_samples
 from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
                              response_logits, response_values, token_logprobs)
 from nano_rlhf.ppo_report import PPOReporter
+from nano_rlhf.shaping import prefix_potentials
 from nano_rlhf.world import LABELER_TEMPERATURE, World
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -72,8 +76,14 @@ class Config:
                             ge=1, le=10**9)
     kl_estimator: str = field("k1", "per-token KL in the reward: k1 = log ratio, k3 = (r-1) - log r",
                               choices=["k1", "k3"])
+    ensemble: str = field("", "comma-separated rm.pt paths: the reward aggregates these RMs, each normalised, "
+                              "instead of <out_dir>/rm.pt's (lessons/experiments/ensembles.py)", check=paths_problem)
+    ensemble_agg: str = field("mean", "how --ensemble's scores combine: mean, min, or lcb (mean - std)",
+                              choices=list(AGGREGATES))
     no_eos_penalty: float = field(-2.0, "reward instead of the RM score when a response never emits EOS",
                                   ge=-1000, le=1000)
+    dense_reward: bool = field(False, "sentence-level rewards: each sentence's last token gets the change in the RM "
+                                      "score of the prefix it closes (shaping; nano_rlhf/shaping.py, lesson 5)")
     # advantages
     gamma: float = field(1.0, "discount over response tokens", ge=0, le=1)
     lam: float = field(0.95, "GAE lambda", ge=0, le=1)
@@ -145,6 +155,20 @@ def kl_penalty_rewards(logprobs, ref_logprobs, scores, mask, beta: float, estima
     return rewards
     # END SOLUTION
 # [/lesson:kl_penalty]
+
+
+# [lesson:shaping]
+def shaping_rewards(phi, phi_empty, ends, mask):
+    """Sentence rewards as potential-based shaping (Wu et al. 2023; Ng et al. 1999): Phi_k - Phi_{k-1} on sentence
+    k's last token, -Phi_K on the last real token, so that with the terminal score R a response's rewards sum to
+    R - Phi(empty).  phi (B, T): potentials at the ends (B, T) bool; phi_empty (B,); mask (B, T) -> (B, T)"""
+    at = torch.where(ends, torch.arange(1, ends.size(1) + 1, device=ends.device), 0).cummax(1).values
+    latest = torch.cat([phi_empty[:, None], phi], 1).gather(1, at)            # Phi of the latest end <= t
+    out = latest - torch.cat([phi_empty[:, None], latest[:, :-1]], 1)         # nonzero at the ends only
+    last = mask.sum(1).long().clamp(min=1) - 1
+    out[torch.arange(out.size(0)), last] -= latest.gather(1, last[:, None]).squeeze(1)
+    return out
+# [/lesson:shaping]
 
 
 # [lesson:gae]
@@ -281,9 +305,10 @@ def rollout(policy, p_idx, p_mask, cfg: Config, max_new: int, eos_id: int, pad_i
 
 
 # [lesson:score]
-def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, beta: float, autocast):
+def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, beta: float, autocast, tok=None):
     """2. Old and reference log-probs, critic values and RM scores (one batched pass of each model), then
-    3. the per-token reward and 4. the advantages, once per rollout. Returns the rollout's KL (k1, k3)."""
+    3. the per-token reward and 4. the advantages, once per rollout. Returns the rollout's KL (k1, k3).
+    tok: the tokenizer, needed by --dense-reward (it finds the sentences)."""
     seq, attn, P, mask = exp.seq, exp.attn, exp.n_prompt, exp.mask
     T = cfg.temperature if cfg.scale_logits else 1.0
     with torch.inference_mode(), autocast():
@@ -299,6 +324,8 @@ def score(exp: Experience, policy, ref, rm, critic, norm: dict, cfg: Config, bet
     exp.scores = torch.where(exp.ended, scores, torch.full_like(scores, cfg.no_eos_penalty))
     exp.logprobs, exp.ref_logprobs, exp.values = exp.logprobs * mask, ref_logprobs * mask, values * mask
     exp.rewards = kl_penalty_rewards(exp.logprobs, exp.ref_logprobs, exp.scores, mask, beta, cfg.kl_estimator)
+    if cfg.dense_reward:    # the score spread over the sentences: one more RM pass, on every sentence prefix
+        exp.rewards += shaping_rewards(*prefix_potentials(rm, norm, exp, tok, autocast), mask)
     advantages, exp.returns = gae(exp.rewards, exp.values, mask, cfg.gamma, cfg.lam)
     exp.advantages = whiten(advantages, mask) if cfg.whiten else advantages
     k1, k3 = kl_per_token(exp.logprobs, exp.ref_logprobs)
@@ -385,6 +412,8 @@ def main(cfg: Config) -> dict:
         m.set_dropout(0.0)                            # dropout off: it would make log-probs and ratios noisy
     for m in (ref, rm):
         m.requires_grad_(False)
+    if cfg.ensemble:      # the reward: several RMs, each normalised, aggregated (the critic still starts from rm.pt)
+        rm, norm = load_ensemble(cfg.ensemble, sft, f"{cfg.out_dir}/sft.pt", cfg.ensemble_agg, device), IDENTITY
     opt_pi = make_optimizer(policy.parameters(), cfg.lr)
     opt_v = make_optimizer(critic.parameters(), cfg.critic_lr)
     kl_ctl = AdaptiveKL(cfg.beta, cfg.target_kl, cfg.kl_horizon)
@@ -424,7 +453,7 @@ def main(cfg: Config) -> dict:
         p_idx, p_mask = left_pad([train_ids[i] for i in batch], tok.pad_id, device)
         exp = rollout(policy, p_idx, p_mask, cfg, max_new, tok.eos_id, tok.pad_id, gen_sample, autocast)
         t_rollout = phases.lap("rollout")
-        kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast)
+        kl, kl_k3 = score(exp, policy, ref, rm, critic, norm, cfg, kl_ctl.beta, autocast, tok)
         t_score = phases.lap("score")
         update_start = phases.last
         stats = update(exp, policy, critic, opt_pi, opt_v, cfg, gen_shared, autocast, it, phases)

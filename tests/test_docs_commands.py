@@ -31,6 +31,9 @@ def documented_commands() -> dict[tuple, list[str]]:
             if lang not in ("", "bash", "sh", "shell"):
                 continue
             for line in body.replace("\\\n", " ").splitlines():
+                if line.lstrip().startswith("torchrun "):   # torchrun's own flags, then the script and its flags
+                    words = line.split()
+                    line = "python " + " ".join(words[next(i for i, w in enumerate(words) if w.endswith(".py")):])
                 if not line.lstrip().startswith("python"):
                     continue
                 words, part = shlex.split(line, comments=True) + ["&&"], []

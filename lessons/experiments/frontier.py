@@ -111,11 +111,12 @@ def run_name(stage: str, overrides: dict) -> str:
     return stage + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()) if k != "threads")
 
 
-def train_run(stage: str, overrides: dict, args, ids: dict) -> dict:
-    """Train with train_<stage>.py's main(cfg) in <work-dir>/<name>, or reuse the summary of an identical run."""
+def train_run(stage: str, overrides: dict, args, ids: dict, name: str = "") -> dict:
+    """Train with train_<stage>.py's main(cfg) in <work-dir>/<name> (by default named after the overrides), or
+    reuse the summary of an identical run."""
     module = importlib.import_module(f"train_{stage}")
     preset = "test" if args.quick else "default"
-    d = Path(args.work_dir) / args.eval_split / run_name(stage, overrides)
+    d = Path(args.work_dir) / args.eval_split / (name or run_name(stage, overrides))
     stamp = {"chain": ids, "preset": preset, "overrides": overrides, "split": args.eval_split}
     summary_file, stamp_file = d / f"{stage}_summary.json", d / "experiment.json"
     cached = read_json(summary_file) if read_json(stamp_file) == stamp else None

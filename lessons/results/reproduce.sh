@@ -22,3 +22,7 @@ python lessons/experiments/frontier.py --out-dir $R > $R/frontier.log
 python lessons/experiments/overoptimisation.py --out-dir $R > $R/overoptimisation.log
 # lesson 6's curriculum over three seeds (its uniform arm retrains PPO's default runs in the experiments folder)
 python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
+# lesson 6's reward-model ensembles over three seeds (three bootstrap RMs, then PPO on each aggregate)
+python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 > $R/ensembles.log
+# lessons 5 and 6's dense rewards over three seeds (terminal vs sentence-level: PPO, PPO with a scratch critic, GRPO)
+python lessons/experiments/dense_reward.py --out-dir $R --seeds 0 1 2 > $R/dense_reward.log
