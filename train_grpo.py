@@ -46,11 +46,11 @@ from nano_rlhf.data import left_pad
 from nano_rlhf.evaluate import gold_report, kl_per_token, sample_policy
 from nano_rlhf.model import entropy_from_logits, last_token_values, response_logits, token_logprobs
 from nano_rlhf.ppo_report import PPOReporter
-from nano_rlhf.shaping import prefix_potentials, process_steps
+from nano_rlhf.shaping import prefix_potentials, process_steps, shaping_rewards
 from nano_rlhf.stats import mean_se
 from nano_rlhf.verifier import is_sum, pass_at_k, verify
 from nano_rlhf.world import LABELER_TEMPERATURE, World, eval_seed
-from train_ppo import masked_mean, policy_loss, rollout, shaping_rewards
+from train_ppo import masked_mean, policy_loss, rollout
 
 # ----------------------------------------------------------------------------------------------------------------
 # Config

@@ -6,7 +6,7 @@
 The RM was trained to score whole responses, each closed by the EOS. Closing a PREFIX of the response with the EOS
 asks it how good the answer would be if it stopped there: that score is a potential Phi (Ng et al. 1999). With
 Phi(empty) = RM(prompt + EOS) and Phi_k the score of the prompt + the response up to the end of its k-th sentence
-+ EOS, sentence k's last token gets Phi_k - Phi_{k-1} and the last real token R - Phi_K (train_ppo.shaping_rewards
++ EOS, sentence k's last token gets Phi_k - Phi_{k-1} and the last real token R - Phi_K (shaping_rewards
 places them). The rewards of a response then sum to R - Phi(empty), a constant per prompt: the optimal policy is
 the same, only the credit arrives earlier (Wu et al. 2023's fine-grained RLHF, with one RM instead of several).
 
@@ -81,3 +81,17 @@ def prefix_potentials(rm, norm: dict, exp, tok, autocast):
     phi = torch.where(closes, exp.scores[:, None], torch.zeros_like(mask))
     phi[rows[B:], cols[B:]] = v[B:]
     return phi, v[:B], ends
+
+
+# [lesson:shaping]
+def shaping_rewards(phi, phi_empty, ends, mask):
+    """Sentence rewards as potential-based shaping (Wu et al. 2023; Ng et al. 1999): Phi_k - Phi_{k-1} on sentence
+    k's last token, -Phi_K on the last real token, so that with the terminal score R a response's rewards sum to
+    R - Phi(empty).  phi (B, T): potentials at the ends (B, T) bool; phi_empty (B,); mask (B, T) -> (B, T)"""
+    at = torch.where(ends, torch.arange(1, ends.size(1) + 1, device=ends.device), 0).cummax(1).values
+    latest = torch.cat([phi_empty[:, None], phi], 1).gather(1, at)            # Phi of the latest end <= t
+    out = latest - torch.cat([phi_empty[:, None], latest[:, :-1]], 1)         # nonzero at the ends only
+    last = mask.sum(1).long().clamp(min=1) - 1
+    out[torch.arange(out.size(0)), last] -= latest.gather(1, last[:, None]).squeeze(1)
+    return out
+# [/lesson:shaping]

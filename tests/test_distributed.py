@@ -40,7 +40,7 @@ def spawn(task: str, out: str, *args):
     """Run task(*args) in 2 processes joined by gloo, as torchrun would start them; rank r's result in
     out/rank{r}.pt."""
     mp.spawn(_worker, args=(free_port(), task, out, args), nprocs=2, join=True)
-    return [torch.load(f"{out}/rank{r}.pt", weights_only=False) for r in range(2)]
+    return [torch.load(f"{out}/rank{r}.pt", weights_only=True) for r in range(2)]
 
 
 def _worker(rank, port, task, out, args):

@@ -17,18 +17,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids, parse_args, train_run  # noqa: E402
+from frontier import chain_ids, parse_args, save_results, seeds_flag, train_run  # noqa: E402
 
-from nano_rlhf.common import Timer, bounded, run_cli  # noqa: E402
-from nano_rlhf.files import write_json  # noqa: E402
+from nano_rlhf.common import Timer, run_cli  # noqa: E402
 from nano_rlhf.stats import over_seeds, paired_prompt_means, seed_claim  # noqa: E402
 
 ARMS = {"uniform": {}, "easy-first": {"curriculum": "easy-first"}}
 
-
-def seeds_flag(ap):
-    ap.add_argument("--seeds", type=bounded(int, 0, 2**32 - 1), nargs="+", default=[0],
-                    help="PPO seeds of both arms (default 0; the committed table: 0 1 2)")
 
 
 def paired(a: dict, b: dict) -> dict:
@@ -70,7 +65,7 @@ def main(args) -> dict:
     print(f"over {len(args.seeds)} seed(s): gold {out['claim']['text']}; honest on sums "
           f"{out['claim_honest_sums']['text']}")
 
-    from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
+    from nano_rlhf.plots import plt   # the Agg backend
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for arm, color in (("uniform", "tab:blue"), ("easy-first", "tab:orange")):
         for i, seed in enumerate(args.seeds):
@@ -82,10 +77,7 @@ def main(args) -> dict:
     ax.set_title("curriculum: easy prompts first vs uniform draws")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    save_figure(fig, args.png)
-    write_json(args.json, out)
-    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
-    return out
+    return save_results(fig, args, out, timer)
 
 
 if __name__ == "__main__":

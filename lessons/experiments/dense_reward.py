@@ -25,12 +25,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids, parse_args, train_run  # noqa: E402
+from frontier import chain_ids, parse_args, save_results, seeds_flag, train_run  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from nano_rlhf.common import Timer, bounded, run_cli  # noqa: E402
-from nano_rlhf.files import write_json  # noqa: E402
+from nano_rlhf.common import Timer, run_cli  # noqa: E402
 from nano_rlhf.stats import over_seeds, paired_prompt_means, seed_claim  # noqa: E402
 
 ITERATIONS = 40                 # evaluations every 10 (train_ppo's and train_grpo's default --eval-interval)
@@ -40,10 +39,6 @@ TRAINERS = (("ppo", "PPO, critic from the RM (default)", "ppo", {}),
             ("grpo", "critic-free (GRPO)", "grpo", {"advantage": "grpo"}))
 SHAPES = ("terminal", "dense")
 
-
-def seeds_flag(ap):
-    ap.add_argument("--seeds", type=bounded(int, 0, 2**32 - 1), nargs="+", default=[0],
-                    help="training seeds of every arm (default 0; the committed table: 0 1 2)")
 
 
 def overrides(shared: dict, shape: str, seed: int, quick: bool) -> dict:
@@ -103,7 +98,7 @@ def main(args) -> dict:
               + "; ".join(f"it {it}: {out['claims'][t][str(it)]['text']}" for it in checkpoints))
     out["claim"] = {t: out["claims"][t][str(checkpoints[-1])] for t, _, _, _ in TRAINERS}   # the final, reported
 
-    from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
+    from nano_rlhf.plots import plt   # the Agg backend
     fig, axes = plt.subplots(1, len(TRAINERS), figsize=(13, 4), sharey=True)
     for ax, (t, label, _, _) in zip(axes, TRAINERS):
         for shape, color in (("terminal", "tab:blue"), ("dense", "tab:orange")):
@@ -119,10 +114,7 @@ def main(args) -> dict:
     axes[0].set_ylabel(f"held-out gold ({args.eval_split})")
     axes[0].legend(fontsize=8)
     fig.suptitle("dense (sentence-level) rewards against the terminal RM score")
-    save_figure(fig, args.png)
-    write_json(args.json, out)
-    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
-    return out
+    return save_results(fig, args, out, timer)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids, parse_args, train_run  # noqa: E402
+from frontier import chain_ids, parse_args, save_results, seeds_flag, train_run  # noqa: E402
 
 import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import load_checkpoint  # noqa: E402
-from nano_rlhf.common import Timer, bounded, run_cli, with_preset  # noqa: E402
+from nano_rlhf.common import Timer, run_cli, with_preset  # noqa: E402
 from nano_rlhf.data import load_preference_jsonl, read_preference_meta, write_preferences  # noqa: E402
 from nano_rlhf.files import read_json, write_json  # noqa: E402
 from nano_rlhf.stats import over_seeds, paired_prompt_means, seed_claim  # noqa: E402
@@ -128,7 +128,7 @@ def main(args) -> dict:
               f"{d['diff']:+.3f} ± {d['se']:.3f} | KL {s['kl']:.2f} | score phase {s['time_phases'].get('score', 0):.1f}s"
               f" of {s['wall_seconds']:.0f}s")
 
-    from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
+    from nano_rlhf.plots import plt   # the Agg backend
     fig, ax = plt.subplots(figsize=(6.5, 4))
     colors = {"single": "tab:blue", "mean": "tab:green", "min": "tab:red", "lcb": "tab:purple"}
     for arm in arms:
@@ -141,15 +141,8 @@ def main(args) -> dict:
     ax.set_title(f"beta = 0: one RM or an ensemble of {K} ({len(args.seeds)} seed(s))")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save_figure(fig, args.png)
-    write_json(args.json, out)
-    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
-    return out
+    return save_results(fig, args, out, timer)
 
-
-def seeds_flag(ap):
-    ap.add_argument("--seeds", type=bounded(int, 0, 2**32 - 1), nargs="+", default=[0],
-                    help="PPO seeds of every arm (default 0; the committed table: 0 1 2)")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,21 @@ def parse_args(argv, doc: str, name: str, extra=None):
     return args
 
 
+def seeds_flag(ap):
+    """--seeds, for the experiments that repeat every arm over seeds (curriculum, ensembles, dense_reward)."""
+    ap.add_argument("--seeds", type=bounded(int, 0, 2**32 - 1), nargs="+", default=[0],
+                    help="training seeds of every arm (default 0; the committed tables: 0 1 2)")
+
+
+def save_results(fig, args, out: dict, timer) -> dict:
+    """The end of an experiment: its figure to --png, its numbers to the .json beside it, one closing line."""
+    from nano_rlhf.plots import save_figure
+    save_figure(fig, args.png)
+    write_json(args.json, out)
+    print(f"\nwrote {args.png} and {args.json} in {timer():.0f}s")
+    return out
+
+
 def chain_ids(out_dir: str) -> dict:
     """The ids of out/sft.pt and out/rm.pt, or a one-line error saying what to run."""
     for f, what in (("sft.pt", "`python train_sft.py` and then `python train_rm.py`"),
