@@ -71,7 +71,8 @@ class Config:
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
     resume: bool = field(False, "continue an interrupted run from <out_dir>/rm_state.pt (written at every held-out "
                                 "accuracy point), with the same flags")
-    batch_size: int = field(16, "prompts per step (all k(k-1)/2 comparisons of each)", ge=1, le=65536)
+    batch_size: int = field(16, "prompts per step, with all their comparisons (k(k-1)/2 sampled ones; a --data file's "
+                                "pairs of that prompt)", ge=1, le=65536)
     lr: float = field(1e-3, "peak learning rate", gt=0, le=1)
     warmup_steps: int = field(20, "linear warmup steps", ge=0, le=10**8)
     weight_decay: float = field(0.0, "AdamW weight decay", ge=0, le=10)
@@ -177,6 +178,23 @@ def encode_group(tok, prompt: str, texts: list[str], comparisons):
     return prompt, [tok.encode(t) + [tok.eos_id] for t in texts], comparisons
 
 
+def group_pairs(tok, pairs):
+    """(prompt, chosen, rejected) text triples (a --data file) -> groups: a pair joins the group before it when it
+    has the same prompt and shares a response with it, so the k(k-1)/2 comparisons of k samples, written together
+    in preferences.jsonl, become one group again, each response scored once (InstructGPT's trick, as for sampled
+    pairs); other pairs start a group of their own."""
+    groups = []
+    for p, c, r in pairs:
+        if not groups or groups[-1][0] != p or (c not in groups[-1][1] and r not in groups[-1][1]):
+            groups.append((p, [], []))
+        _, texts, comparisons = groups[-1]
+        for t in (c, r):
+            if t not in texts:
+                texts.append(t)
+        comparisons.append((texts.index(c), texts.index(r)))
+    return [encode_group(tok, p, texts, comparisons) for p, texts, comparisons in groups]
+
+
 def fit_groups(tok, groups, block_size: int):
     """Leave out the responses whose prompt + response (EOS included) is longer than the model's block, with their
     comparisons (a user's long pairs) -> groups, n dropped."""
@@ -184,10 +202,11 @@ def fit_groups(tok, groups, block_size: int):
     for prompt, responses, comparisons in groups:
         n_p = len(tok.encode(prompt))
         fits = [n_p + len(ids) <= block_size for ids in responses]
-        kept = [(c, r) for c, r in comparisons if fits[c] and fits[r]]
+        index = {old: new for new, old in enumerate(i for i, f in enumerate(fits) if f)}   # the responses kept
+        kept = [(index[c], index[r]) for c, r in comparisons if fits[c] and fits[r]]
         dropped += len(comparisons) - len(kept)
         if kept:
-            out.append((prompt, responses, kept))
+            out.append((prompt, [ids for ids, f in zip(responses, fits) if f], kept))
     return out, dropped
 
 
@@ -278,7 +297,7 @@ def main(cfg: Config) -> dict:
         elif data_meta["sampler"] != sft["id"]:
             warn(f"{cfg.data} was sampled by another model ({data_meta['sampler']}) than {cfg.out_dir}/sft.pt "
                  f"({sft['id']}): the RM learns off this policy's distribution")
-        train_groups = [encode_group(tok, p, [c, r], [(0, 1)]) for p, c, r in user]
+        train_groups = group_pairs(tok, user)
         data_stats = {"source": cfg.data}
     else:
         train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],

@@ -24,15 +24,20 @@ AGGREGATES = ("mean", "min", "lcb")
 IDENTITY = {"gain": 1.0, "bias": 0.0}       # the ensemble's own normalisation: its members are normalised already
 
 
+# [lesson:aggregate]
 def aggregate(scores: torch.Tensor, how: str) -> torch.Tensor:
-    """Combine K members' normalised scores.  (K, ...) -> (...). lcb: mean - std (unbiased, over the K)."""
+    """Combine K members' normalised scores.  (K, ...) -> (...). mean: the members' average; min: the worst case
+    (Coste et al. 2023's WCO); lcb: mean - std, a lower confidence bound (the unbiased std over the K)."""
+    # BEGIN SOLUTION
     if how == "mean":
         return scores.mean(0)
     if how == "min":
         return scores.min(0).values
     if how == "lcb":
         return scores.mean(0) - scores.std(0)
+    # END SOLUTION
     raise ValueError(f"unknown ensemble aggregate {how!r}")   # internal: the flag is checked by choices=
+# [/lesson:aggregate]
 
 
 class EnsembleRM(nn.Module):

@@ -88,10 +88,12 @@ def shaping_rewards(phi, phi_empty, ends, mask):
     """Sentence rewards as potential-based shaping (Wu et al. 2023; Ng et al. 1999): Phi_k - Phi_{k-1} on sentence
     k's last token, -Phi_K on the last real token, so that with the terminal score R a response's rewards sum to
     R - Phi(empty).  phi (B, T): potentials at the ends (B, T) bool; phi_empty (B,); mask (B, T) -> (B, T)"""
+    # BEGIN SOLUTION
     at = torch.where(ends, torch.arange(1, ends.size(1) + 1, device=ends.device), 0).cummax(1).values
     latest = torch.cat([phi_empty[:, None], phi], 1).gather(1, at)            # Phi of the latest end <= t
     out = latest - torch.cat([phi_empty[:, None], latest[:, :-1]], 1)         # nonzero at the ends only
     last = mask.sum(1).long().clamp(min=1) - 1
     out[torch.arange(out.size(0)), last] -= latest.gather(1, last[:, None]).squeeze(1)
     return out
+    # END SOLUTION
 # [/lesson:shaping]

@@ -167,10 +167,17 @@ def test_experiments_quick_paths_run_end_to_end_and_share_their_runs(rm_chain_di
     assert [r["policy"] for r in f["rows"]][:4] == ["SFT", "best-of-2", "best-of-4", "best-of-8"]
     assert all(math.isfinite(r[k]) for r in f["rows"] for k in ("kl", "gold", "gold_se", "rm"))
     assert len(f["ppo"]) == 3 and len(f["dpo"]) == 2 and len(f["grpo"]) == 1 and f["split"] == "test"
+    # the two remedies (lesson 6) at beta 0 and the default, each on its own reward: other curves than plain PPO's
+    assert len(f["ppo_ensemble"]) == len(f["ppo_iterated"]) == 2
+    curves = [[(h["kl"], h["gold"]) for h in runs[0.0]["history"]] for runs in (f["ppo"], f["ppo_ensemble"],
+                                                                                 f["ppo_iterated"])]
+    assert curves[0] != curves[1] and curves[0] != curves[2] and curves[1] != curves[2]
     capsys.readouterr()
     o = overoptimisation.main(overoptimisation.parse_args(argv, overoptimisation.__doc__, "overoptimisation"))
     out = capsys.readouterr().out
-    assert out.count("reusing") == 3 and "training" not in out          # best-of-n and both PPO runs
+    assert "training" not in out                 # best-of-n, both PPO runs and the remedies' runs: all reused
+    assert set(o["series"]) == {"best-of-n", "PPO beta=0.0", "PPO beta=0.1", "PPO, ensemble mean beta=0.0",
+                                "PPO, iterated RM beta=0.0"}
     for name, fit in o["fits"].items():
         assert fit["form"] == ("bon" if name == "best-of-n" else "rl") and all(map(math.isfinite, fit["gold"][:2]))
     for png in ("frontier.png", "overoptimisation.png"):

@@ -27,6 +27,7 @@ def slow_shaping(phi, phi_empty, ends, mask):
     return out
 
 
+@pytest.mark.exercise("shaping")
 def test_shaping_rewards_by_hand():
     # row 0: sentences end at tokens 1 and 3, the EOS at 4; row 1: no sentence, 3 tokens; row 2: no EOS, its last
     # real token (3) ends a sentence
@@ -44,6 +45,7 @@ def test_shaping_rewards_by_hand():
     assert torch.allclose(F.sum(1), -phi_empty)                   # + R at the end: R - Phi(empty)
 
 
+@pytest.mark.exercise("shaping")
 def test_shaping_rewards_match_a_slow_loop():
     g = torch.Generator().manual_seed(0)
     B, T = 16, 12

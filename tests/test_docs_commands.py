@@ -101,7 +101,8 @@ def test_documented_command(cmd, request, tmp_path, monkeypatch, capsys):
         stem = Path(name).stem
         m = importlib.import_module(stem)
         shared = stem in ("frontier", "overoptimisation")          # both parse with frontier.parse_args
-        parse = (lambda a: m.parse_args(a, m.__doc__, stem)) if shared else m.parse_args
+        parse = (getattr(m, "parse", None)                          # frontier's parser with --seeds
+                 or ((lambda a: m.parse_args(a, m.__doc__, stem)) if shared else m.parse_args))
         parses(parse, local_paths(argv, tmp_path), what, capsys)
     elif name == "nano_rlhf.coursework" and argv[:1] == ["list"]:
         r = subprocess.run([sys.executable, *cmd[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60)

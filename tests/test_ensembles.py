@@ -14,6 +14,7 @@ from nano_rlhf.model import GPTConfig, ValueModel
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.exercise("aggregate")
 def test_the_aggregates_by_hand():
     scores = torch.tensor([[1.0, 2.0], [3.0, 0.0], [2.0, 4.0]])          # K = 3 members x 2 responses
     assert aggregate(scores, "mean").tolist() == [2.0, 2.0]
@@ -22,6 +23,7 @@ def test_the_aggregates_by_hand():
     assert torch.allclose(aggregate(scores, "lcb"), torch.tensor([1.0, 0.0]))
 
 
+@pytest.mark.exercise("aggregate")
 def test_each_member_is_normalised_before_aggregating():
     torch.manual_seed(0)
     cfg = GPTConfig(block_size=16, vocab_size=30, n_layer=1, n_head=2, n_embd=16)

@@ -37,6 +37,9 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
        for p in sorted((ROOT / "lessons/results/grpo_dev").glob("*.json"))},
     "cf": ("lessons/results/critic_free.json", "test"),
     "cur": ("lessons/experiments/curriculum.json", "test"),   # lesson 6's curriculum, three seeds
+    "ens": ("lessons/experiments/ensembles.json", "test"),    # lesson 6's RM ensembles, three seeds
+    "iter": ("lessons/experiments/iterated_rlhf.json", "test"),   # lesson 6's iterated RLHF, three seeds
+    "dense": ("lessons/experiments/dense_reward.json", "test"),   # lesson 5's dense rewards, three seeds
     "cf_default": ("lessons/results/critic_free/default.json", "test"),
     "vb": ("lessons/results/critic_free/verifier_beta0.json", "test"),   # lesson 9's experiment 4
 }
@@ -82,11 +85,13 @@ LESSON_9 = [   # the tables of lessons/09-critic-free.md, row by row (lessons/re
 ]
 
 CLAIMS = {
-    "lessons/09-critic-free.md": LESSON_9,
+    "lessons/09-critic-free.md": LESSON_9 + [
+        "against the terminal score: {dense.claims.grpo.40.text:} at iteration 40, over three seeds, a weak bar it explains.",
+    ],
     "README.md": [
-        "| Sparse reward | dense rewards (score the output in pieces) | per-token KL reward, critic + GAE spread the one RM score (lesson 5); without the critic's per-token credit (`python train_grpo.py`, lesson 9): {cf.over_seeds.claim.diff:+.2f} ± {cf.over_seeds.claim.se:.2f} gold against PPO over 3 seeds, short of the 0.10 goal; sentence-level rewards: not yet |",
-        '| Reward hacking | several reward constraints + adversarial training | the KL leash: without it and at 10× the step size gold falls to {hack.gold_reward_ppo:+.2f} at KL {hack.kl:.0f} while the RM climbs to {hack.rm_reward_ppo:+.2f} (default: {ppo.gold_reward_ppo:+.2f}; lesson 6); a verifier instead of the RM is exact on the sums and blind to the rest (`harmless` on them {cf.verifier.verifier.sums_components_sft.harmless:+.2f} → {cf.verifier.verifier.sums_components.harmless:+.2f}, with the RM {cf.verifier.rm.sums_components.harmless:+.2f}; lesson 9); RM ensembles and iterated RLHF: not yet |',
-        '| Unstable training | KL regularisation + curriculum RL | KL, clipped ratio and value, whitening (lesson 5); easy prompts first (`python lessons/experiments/curriculum.py --seeds 0 1 2`): {cur.claim.text:} (lesson 6) |',
+        "| Sparse reward | dense rewards (score the output in pieces) | per-token KL reward, critic + GAE spread the one RM score (lesson 5); without the critic's per-token credit (`python train_grpo.py`, lesson 9): {cf.over_seeds.claim.diff:+.2f} ± {cf.over_seeds.claim.se:.2f} gold against PPO over 3 seeds, short of the 0.10 goal; sentence-level rewards from the RM (`python lessons/experiments/dense_reward.py --seeds 0 1 2`, gold at iteration 40, dense − terminal): PPO, {dense.claims.ppo.40.text:}; critic-free, {dense.claims.grpo.40.text:}, a hint only (three seeds, twelve comparisons, and a chain trained on another machine gave the opposite sign; lesson 5) |",
+        "| Reward hacking | several reward constraints + adversarial training | the KL leash: without it and at 10× the step size gold falls to {hack.gold_reward_ppo:+.2f} at KL {hack.kl:.0f} while the RM climbs to {hack.rm_reward_ppo:+.2f} (default: {ppo.gold_reward_ppo:+.2f}; lesson 6); a verifier instead of the RM is exact on the sums and blind to the rest (`harmless` on them {cf.verifier.verifier.sums_components_sft.harmless:+.2f} → {cf.verifier.verifier.sums_components.harmless:+.2f}, with the RM {cf.verifier.rm.sums_components.harmless:+.2f}; lesson 9); with the leash off (β = 0, lr 3e-4, 40 iterations), final gold against one RM's {ens.over_seeds.gold.single.mean:+.2f} ± {ens.over_seeds.gold.single.se:.2f}: the mean of 3 RMs (`python lessons/experiments/ensembles.py --seeds 0 1 2`), {ens.claims.gold.mean.text:}; two rounds of new labels on the policy's samples (`python lessons/experiments/iterated_rlhf.py --seeds 0 1 2`), {iter.claims.gold.2.text:} (lesson 6) |",
+        "| Unstable training | KL regularisation + curriculum RL | KL, clipped ratio and value, whitening (lesson 5); easy prompts first (`python lessons/experiments/curriculum.py --seeds 0 1 2`): {cur.claim.text:} (lesson 6) |",
         "to {hack.gold_reward_ppo:+.2f} ± {hack.gold_reward_ppo_se:.2f} at KL {hack.kl:.0f}, while the RM score keeps "
         "rising to {hack.rm_reward_ppo:+.2f}",
         "gold {sft.gold_reward:+.2f} ± {sft.gold_reward_se:.2f} on the 40 test prompts (its corpus "
@@ -156,6 +161,17 @@ CLAIMS = {
         f"{{{f}.win_rate_vs_sft:.3f}} ± {{{f}.win_rate_vs_sft_se:.3f}} |" for i, f in enumerate(("ppo", "ppo1", "ppo2"))
     ],
     "lessons/05-ppo.md": [
+        "the end, for a critic that starts as the RM (the scratch critic's rises, {dense.over_seeds.ppo_scratch.explained_var.terminal.mean:.2f} → {dense.over_seeds.ppo_scratch.explained_var.dense.mean:.2f}). The prefix scores are also the RM's judgement of an answer cut short, a kind of response it was never",
+        "| PPO, critic from the RM (default) | {dense.over_seeds.ppo.10.terminal.mean:+.2f} / {dense.over_seeds.ppo.10.dense.mean:+.2f} | {dense.over_seeds.ppo.20.terminal.mean:+.2f} / {dense.over_seeds.ppo.20.dense.mean:+.2f} | {dense.over_seeds.ppo.40.terminal.mean:+.2f} ± {dense.over_seeds.ppo.40.terminal.se:.2f} / {dense.over_seeds.ppo.40.dense.mean:+.2f} ± {dense.over_seeds.ppo.40.dense.se:.2f} | {dense.claims.ppo.40.diff:+.3f} ± {dense.claims.ppo.40.se:.3f} | {dense.over_seeds.ppo.kl.terminal.mean:.2f} / {dense.over_seeds.ppo.kl.dense.mean:.2f} | {dense.over_seeds.ppo.explained_var.terminal.mean:.2f} / {dense.over_seeds.ppo.explained_var.dense.mean:.2f} |",
+        "| PPO, critic from scratch | {dense.over_seeds.ppo_scratch.10.terminal.mean:+.2f} / {dense.over_seeds.ppo_scratch.10.dense.mean:+.2f} | {dense.over_seeds.ppo_scratch.20.terminal.mean:+.2f} / {dense.over_seeds.ppo_scratch.20.dense.mean:+.2f} | {dense.over_seeds.ppo_scratch.40.terminal.mean:+.2f} ± {dense.over_seeds.ppo_scratch.40.terminal.se:.2f} / {dense.over_seeds.ppo_scratch.40.dense.mean:+.2f} ± {dense.over_seeds.ppo_scratch.40.dense.se:.2f} | {dense.claims.ppo_scratch.40.diff:+.3f} ± {dense.claims.ppo_scratch.40.se:.3f} | {dense.over_seeds.ppo_scratch.kl.terminal.mean:.2f} / {dense.over_seeds.ppo_scratch.kl.dense.mean:.2f} | {dense.over_seeds.ppo_scratch.explained_var.terminal.mean:.2f} / {dense.over_seeds.ppo_scratch.explained_var.dense.mean:.2f} |",
+        "| critic-free (GRPO) | {dense.over_seeds.grpo.10.terminal.mean:+.2f} / {dense.over_seeds.grpo.10.dense.mean:+.2f} | {dense.over_seeds.grpo.20.terminal.mean:+.2f} / {dense.over_seeds.grpo.20.dense.mean:+.2f} | {dense.over_seeds.grpo.40.terminal.mean:+.2f} ± {dense.over_seeds.grpo.40.terminal.se:.2f} / {dense.over_seeds.grpo.40.dense.mean:+.2f} ± {dense.over_seeds.grpo.40.dense.se:.2f} | {dense.claims.grpo.40.diff:+.3f} ± {dense.claims.grpo.40.se:.3f} | {dense.over_seeds.grpo.kl.terminal.mean:.2f} / {dense.over_seeds.grpo.kl.dense.mean:.2f} | — |",
+        "Read it per trainer. With PPO's default critic, at iteration 40 {dense.claims.ppo.40.text:}, as predicted:",
+        "from scratch the dense arm is ahead early ({dense.claims.ppo_scratch.10.text:} at iteration 10, and",
+        "{dense.claims.ppo_scratch.20.diff:+.3f} ± {dense.claims.ppo_scratch.20.se:.3f} and {dense.claims.ppo_scratch.30.diff:+.3f} ± {dense.claims.ppo_scratch.30.se:.3f} at 20 and 30), which is what earlier credit should buy while the critic is still learning, and the gap is gone by",
+        "iteration 40 ({dense.claims.ppo_scratch.40.text:}). Without a critic, at iteration 40,",
+        "{dense.claims.grpo.40.text:}. Two cautions before believing any single line. Three seeds make 2 SE a weak bar:",
+        "default critic's explained variance ({dense.over_seeds.ppo.explained_var.terminal.mean:.2f} →",
+        "{dense.over_seeds.ppo.explained_var.dense.mean:.2f}): the per-token rewards are noisier targets than one score at",
         "moved dev gold from {it_it40_seed0.gold_reward_ppo:+.2f} to {it_it60_seed0.gold_reward_ppo:+.2f} on seed 0 "
         "and from {it_it40_seed1.gold_reward_ppo:+.2f} to {it_it60_seed1.gold_reward_ppo:+.2f} on seed 1",
         "reached only {it_it40_lr6e_5.gold_reward_ppo:+.2f} (6e-5, KL {it_it40_lr6e_5.kl:.2f}) and "
@@ -184,6 +200,47 @@ CLAIMS = {
          f"{{{r}.gold_correlation.by_kind.sound.spearman:.2f}} / {{{r}.gold_correlation.by_kind.sum.spearman:.2f}})"
          for r in ("rm", "rm1", "rm2")],
     "lessons/06-reward-hacking.md": [
+        "{dense.claims.ppo.40.text:}. A hand-written dense reward (\"+0.1 per correct word\") would be one more thing to",
+        "| several reward constraints: the mean of 3 RMs | `python lessons/experiments/ensembles.py --seeds 0 1 2` | {ens.claims.gold.mean.text:} |",
+        "| several reward constraints: the minimum of 3 RMs | (the same run) | {ens.claims.gold.min.text:} |",
+        "| several reward constraints: mean − std of 3 RMs | (the same run) | {ens.claims.gold.lcb.text:} |",
+        "| adversarial training: iterated RLHF, round 2 against round 0 | `python lessons/experiments/iterated_rlhf.py --seeds 0 1 2` | {iter.claims.gold.2.text:} |",
+        "| curriculum RL: easy prompts first (default β) | `python lessons/experiments/curriculum.py --seeds 0 1 2` | {cur.claim.text:} |",
+        "| dense rewards: sentence-level, PPO's default critic (default β) | `python lessons/experiments/dense_reward.py --seeds 0 1 2` | {dense.claims.ppo.40.text:} |",
+        "| dense rewards: sentence-level, critic-free | (the same run) | {dense.claims.grpo.40.text:} |",
+        "| one RM (the chain's) | {ens.over_seeds.gold.single.mean:+.2f} ± {ens.over_seeds.gold.single.se:.2f} | {ens.over_seeds.peak_gold.single.mean:+.2f} ± {ens.over_seeds.peak_gold.single.se:.2f} (KL {ens.over_seeds.peak_kl.single.mean:.1f}) | {ens.over_seeds.kl.single.mean:.1f} | {ens.over_seeds.spearman.single.mean:.2f} ± {ens.over_seeds.spearman.single.se:.2f} |",
+        "| mean of 3 | {ens.over_seeds.gold.mean.mean:+.2f} ± {ens.over_seeds.gold.mean.se:.2f} | {ens.over_seeds.peak_gold.mean.mean:+.2f} ± {ens.over_seeds.peak_gold.mean.se:.2f} (KL {ens.over_seeds.peak_kl.mean.mean:.1f}) | {ens.over_seeds.kl.mean.mean:.1f} | {ens.over_seeds.spearman.mean.mean:.2f} ± {ens.over_seeds.spearman.mean.se:.2f} |",
+        "| minimum of 3 | {ens.over_seeds.gold.min.mean:+.2f} ± {ens.over_seeds.gold.min.se:.2f} | {ens.over_seeds.peak_gold.min.mean:+.2f} ± {ens.over_seeds.peak_gold.min.se:.2f} (KL {ens.over_seeds.peak_kl.min.mean:.1f}) | {ens.over_seeds.kl.min.mean:.1f} | {ens.over_seeds.spearman.min.mean:.2f} ± {ens.over_seeds.spearman.min.se:.2f} |",
+        "| mean − std of 3 | {ens.over_seeds.gold.lcb.mean:+.2f} ± {ens.over_seeds.gold.lcb.se:.2f} | {ens.over_seeds.peak_gold.lcb.mean:+.2f} ± {ens.over_seeds.peak_gold.lcb.se:.2f} (KL {ens.over_seeds.peak_kl.lcb.mean:.1f}) | {ens.over_seeds.kl.lcb.mean:.1f} | {ens.over_seeds.spearman.lcb.mean:.2f} ± {ens.over_seeds.spearman.lcb.se:.2f} |",
+        "Over three seeds, against one RM: the mean, {ens.claims.gold.mean.text:}; the minimum, {ens.claims.gold.min.text:};",
+        "the lower bound, {ens.claims.gold.lcb.text:}. The RM–gold rank correlation on the policy's final samples does not",
+        "improve either (mean: {ens.claims.spearman.mean.text:}). Three reasons, each visible here. The members share their",
+        "a bootstrap resample holds about 63% of the distinct prompts (member 0's skill {ens.members.0.skill_vs_ceiling:.2f} against",
+        "{rm.skill_vs_ceiling:.2f}). And an aggregate of scores is still a number to push: the minimum's seed 0 ran to a KL",
+        "of {ens.arms.min.0.kl:.0f} and the mean's seed 1 to {ens.arms.mean.1.kl:.0f}, with the lowest final gold of the table. Iterated",
+        "noise of the single RM ({ens.default_beta.mean.vs_single.diff:+.2f} ± {ens.default_beta.mean.vs_single.se:.2f} and",
+        "{ens.default_beta.lcb.vs_single.diff:+.2f} ± {ens.default_beta.lcb.vs_single.se:.2f}) and the minimum lower",
+        "({ens.default_beta.min.vs_single.diff:+.2f} ± {ens.default_beta.min.vs_single.se:.2f}, at KL",
+        "{ens.default_beta.min.kl:.2f} against {ens.default_beta.single.kl:.2f}): the most conservative reward buys the least",
+        "(the score phase {ens.default_beta.single.score_seconds:.0f} s → {ens.default_beta.mean.score_seconds:.0f} s of a",
+        "{ens.default_beta.single.wall_seconds:.0f} s → {ens.default_beta.mean.wall_seconds:.0f} s run), and three times the",
+        "| 0 | {iter.runs.0.0.labels:,} | {iter.over_seeds.gold.0.mean:+.2f} ± {iter.over_seeds.gold.0.se:.2f} | {iter.over_seeds.peak_gold.0.mean:+.2f} ± {iter.over_seeds.peak_gold.0.se:.2f} | — | — |",
+        "| 1 | {iter.runs.0.1.labels:,} | {iter.over_seeds.gold.1.mean:+.2f} ± {iter.over_seeds.gold.1.se:.2f} | {iter.over_seeds.peak_gold.1.mean:+.2f} ± {iter.over_seeds.peak_gold.1.se:.2f} | {iter.over_seeds.probe_before_val_accuracy.1.mean:.3f} → {iter.over_seeds.probe_after_val_accuracy.1.mean:.3f} | {iter.over_seeds.probe_before_rm_prefers_policy.1.mean:.2f} → {iter.over_seeds.probe_after_rm_prefers_policy.1.mean:.2f} ({iter.over_seeds.probe_before_labeler_prefers_policy.1.mean:.2f}) |",
+        "| 2 | {iter.runs.0.2.labels:,} | {iter.over_seeds.gold.2.mean:+.2f} ± {iter.over_seeds.gold.2.se:.2f} | {iter.over_seeds.peak_gold.2.mean:+.2f} ± {iter.over_seeds.peak_gold.2.se:.2f} | {iter.over_seeds.probe_before_val_accuracy.2.mean:.3f} → {iter.over_seeds.probe_after_val_accuracy.2.mean:.3f} | {iter.over_seeds.probe_before_rm_prefers_policy.2.mean:.2f} → {iter.over_seeds.probe_after_rm_prefers_policy.2.mean:.2f} ({iter.over_seeds.probe_before_labeler_prefers_policy.2.mean:.2f}) |",
+        "{iter.over_seeds.probe_before_rm_prefers_policy.1.mean:.2f} of the probe's pairs, where the labeler prefers it in",
+        "only {iter.over_seeds.probe_before_labeler_prefers_policy.1.mean:.2f}: on the policy's own samples the RM is at chance",
+        "against the labels ({iter.over_seeds.probe_before_val_accuracy.1.mean:.3f}), though it scores {rm.val_accuracy:.3f}",
+        "on pairs of SFT samples. One round of 2,000 labels moves the new RM to {iter.over_seeds.probe_after_val_accuracy.1.mean:.3f}",
+        "on the same probe ({iter.claims.probe_val_accuracy.1.text:}) and its preference for the policy to",
+        "{iter.over_seeds.probe_after_rm_prefers_policy.1.mean:.2f}, near the labeler's, with no loss on SFT pairs (skill",
+        "{iter.runs.0.1.rm_skill:.2f} ± {iter.runs.0.1.rm_skill_se:.2f} on seed 0, the chain's RM {rm.skill_vs_ceiling:.2f}).",
+        "But PPO restarted against it finds the next hole: after one round the final gold shows {iter.claims.gold.1.text:}",
+        "(seed 1 ran to a KL of {iter.runs.1.1.ppo.kl:.0f} and ended lower than its round 0), though the peak along the run rose",
+        "({iter.claims.peak_gold.1.text:}). After the second round, {iter.claims.gold.2.text:}; the runs also drift less",
+        "(final KL {iter.runs.0.2.ppo.kl:.1f}, {iter.runs.1.2.ppo.kl:.1f} and {iter.runs.2.2.ppo.kl:.1f} nats against round 0's {iter.runs.0.0.ppo.kl:.1f}, {iter.runs.1.0.ppo.kl:.1f} and {iter.runs.2.0.ppo.kl:.1f}). Without the leash the policy ends about where SFT starts (round 0's peak, {iter.over_seeds.peak_gold.0.mean:+.2f}, is mostly SFT's own evaluation at iteration 0), far below the leashed default's {ppo.gold_reward_ppo:+.2f}: two rounds",
+        "kept collecting. The cost is labels and time: {iter.runs.0.1.new_pairs:,} new labels in round 1 on top of the chain's {iter.runs.0.0.labels:,},",
+        "and per round (seed 0) a new RM ({iter.runs.0.1.rm_seconds:.0f} s) and a new PPO run ({iter.runs.0.1.ppo.wall_seconds:.0f} s) on this CPU;",
+        "sampling and labelling the new and probe pairs took {iter.runs.0.1.sample_label_seconds:.0f} s.",
         '| 0 | {cur.arms.uniform.0.gold:+.2f} ± {cur.arms.uniform.0.gold_se:.2f} | {cur.arms.easy-first.0.gold:+.2f} ± {cur.arms.easy-first.0.gold_se:.2f} | {cur.paired.0.diff:+.2f} ± {cur.paired.0.se:.2f} | {cur.arms.uniform.0.kl:.2f} / {cur.arms.easy-first.0.kl:.2f} | {cur.arms.uniform.0.honest_sums:+.2f} / {cur.arms.easy-first.0.honest_sums:+.2f} ({cur.arms.uniform.0.honest_sums_sft:+.2f}) |',
         '| 1 | {cur.arms.uniform.1.gold:+.2f} ± {cur.arms.uniform.1.gold_se:.2f} | {cur.arms.easy-first.1.gold:+.2f} ± {cur.arms.easy-first.1.gold_se:.2f} | {cur.paired.1.diff:+.2f} ± {cur.paired.1.se:.2f} | {cur.arms.uniform.1.kl:.2f} / {cur.arms.easy-first.1.kl:.2f} | {cur.arms.uniform.1.honest_sums:+.2f} / {cur.arms.easy-first.1.honest_sums:+.2f} ({cur.arms.uniform.1.honest_sums_sft:+.2f}) |',
         '| 2 | {cur.arms.uniform.2.gold:+.2f} ± {cur.arms.uniform.2.gold_se:.2f} | {cur.arms.easy-first.2.gold:+.2f} ± {cur.arms.easy-first.2.gold_se:.2f} | {cur.paired.2.diff:+.2f} ± {cur.paired.2.se:.2f} | {cur.arms.uniform.2.kl:.2f} / {cur.arms.easy-first.2.kl:.2f} | {cur.arms.uniform.2.honest_sums:+.2f} / {cur.arms.easy-first.2.honest_sums:+.2f} ({cur.arms.uniform.2.honest_sums_sft:+.2f}) |',

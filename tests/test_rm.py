@@ -64,6 +64,34 @@ def test_skill_is_undefined_where_the_ceiling_is_at_chance():
 
 
 @torch.no_grad()
+class CharTok:
+    """One id per character, EOS 0: enough for group_pairs, which only encodes."""
+    eos_id = 0
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+
+def test_a_data_files_pairs_are_regrouped_as_train_rm_wrote_them():
+    # p's comparisons of a, b, c (written together, each sharing a response with those before); then q's pair; then
+    # p again with new responses (another group of samples) and a pair that shares one of them
+    pairs = [("p", "a", "b"), ("p", "c", "a"), ("p", "b", "c"), ("q", "x", "y"), ("p", "d", "e"), ("p", "e", "a")]
+    groups = train_rm.group_pairs(CharTok(), pairs)
+    assert [g[0] for g in groups] == ["p", "q", "p"]
+    assert groups[0][1] == [[97, 0], [98, 0], [99, 0]] and groups[0][2] == [(0, 1), (2, 0), (1, 2)]   # a, b, c once
+    assert groups[1][2] == [(0, 1)]
+    assert groups[2][1] == [[100, 0], [101, 0], [97, 0]] and groups[2][2] == [(0, 1), (1, 2)]
+    decoder = type("T", (), {"decode": lambda self, ids: "".join(map(chr, ids[:-1]))})()
+    assert train_rm.pairs_of(groups, decoder) == pairs                  # nothing lost, nothing reordered
+
+
+def test_a_response_too_long_for_the_block_leaves_its_group_with_its_comparisons():
+    # prompt "p" (1 token) + responses of 2, 5 and 3 tokens in a block of 4: the second goes, and the indices follow
+    groups = [("p", [[1, 0], [1, 2, 3, 4, 0], [5, 6, 0]], [(0, 1), (2, 0), (1, 2)])]
+    out, dropped = train_rm.fit_groups(CharTok(), groups, block_size=4)
+    assert dropped == 2 and out == [("p", [[1, 0], [5, 6, 0]], [(1, 0)])]
+
+
 def test_score_is_taken_at_the_eos_whatever_the_padding():
     torch.manual_seed(0)
     vm = ValueModel(GPTConfig(block_size=32, vocab_size=20, n_layer=2, n_head=2, n_embd=16)).eval()

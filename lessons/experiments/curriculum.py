@@ -80,5 +80,10 @@ def main(args) -> dict:
     return save_results(fig, args, out, timer)
 
 
+def parse(argv):
+    """The flags: frontier.parse_args's, with --seeds."""
+    return parse_args(argv, __doc__, "curriculum", seeds_flag)
+
+
 if __name__ == "__main__":
-    run_cli(main, parse_args(sys.argv[1:], __doc__, "curriculum", seeds_flag))
+    run_cli(main, parse(sys.argv[1:]))

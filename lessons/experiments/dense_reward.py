@@ -2,8 +2,8 @@
 sentence-level rewards, for PPO with its default critic, PPO with a critic from scratch, and the critic-free
 trainer, scored on gold.
 
-    python lessons/experiments/dense_reward.py                  # after train_sft.py and train_rm.py; ~8 min
-    python lessons/experiments/dense_reward.py --seeds 0 1 2    # the committed three-seed version, ~25 min
+    python lessons/experiments/dense_reward.py                  # after train_sft.py and train_rm.py; ~9 min
+    python lessons/experiments/dense_reward.py --seeds 0 1 2    # the committed three-seed version, ~27 min
     python lessons/experiments/dense_reward.py --quick          # seconds, on a --preset test chain
 
 The dense arms add --dense-reward: the RM scores every sentence prefix of a response closed with the EOS, and each
@@ -92,6 +92,9 @@ def main(args) -> dict:
             out["claims"].setdefault(t, {})[str(it)] = seed_claim(g["dense"], g["terminal"], "dense", "terminal")
         kl = {shape: [out["arms"][t][shape][str(s)]["kl"] for s in args.seeds] for shape in SHAPES}
         out["over_seeds"][t]["kl"] = {shape: over_seeds(kl[shape]) for shape in SHAPES}
+        if t != "grpo":        # the critic's explained variance over the run (a critic-free run has none)
+            ev = {shape: [out["arms"][t][shape][str(s)]["explained_var"] for s in args.seeds] for shape in SHAPES}
+            out["over_seeds"][t]["explained_var"] = {shape: over_seeds(ev[shape]) for shape in SHAPES}
         os_ = out["over_seeds"][t][str(checkpoints[-1])]
         print(f"{label}: terminal {os_['terminal']['mean']:+.3f} ± {os_['terminal']['se']:.3f}, dense "
               f"{os_['dense']['mean']:+.3f} ± {os_['dense']['se']:.3f} at iteration {checkpoints[-1]}; "
@@ -117,5 +120,10 @@ def main(args) -> dict:
     return save_results(fig, args, out, timer)
 
 
+def parse(argv):
+    """The flags: frontier.parse_args's, with --seeds."""
+    return parse_args(argv, __doc__, "dense_reward", seeds_flag)
+
+
 if __name__ == "__main__":
-    run_cli(main, parse_args(sys.argv[1:], __doc__, "dense_reward", seeds_flag))
+    run_cli(main, parse(sys.argv[1:]))

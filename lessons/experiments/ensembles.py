@@ -1,13 +1,13 @@
 """Reward-model ensembles against reward hacking (the overview's "several reward constraints"): PPO without a KL
 leash against one RM, and against the mean, the minimum and a lower confidence bound of three, scored on gold.
 
-    python lessons/experiments/ensembles.py                  # after train_sft.py and train_rm.py; ~8 min
-    python lessons/experiments/ensembles.py --seeds 0 1 2    # the committed three-seed version, ~25 min
+    python lessons/experiments/ensembles.py                  # after train_sft.py and train_rm.py; ~18 min
+    python lessons/experiments/ensembles.py --seeds 0 1 2    # the committed three-seed version, ~36 min
     python lessons/experiments/ensembles.py --quick          # seconds, on a --preset test chain
 
 The members: three RMs, each train_rm.py on a bootstrap resample of out/preferences.jsonl (the pairs the single
-RM learnt from: prompts drawn with replacement, each with all its pairs), seeds 0, 1, 2, 96 pairs per step (the
-single RM's 16 prompts x 6 pairs); each is normalised on SFT samples by train_rm.py itself (nano_rlhf/ensemble.py
+RM learnt from: prompts drawn with replacement, each with all its pairs), seeds 0, 1, 2, 16 prompts per step as
+for the single RM; each is normalised on SFT samples by train_rm.py itself (nano_rlhf/ensemble.py
 says why that matters). The over-optimisation setting of lesson 6: beta = 0, lr 3e-4, 40 iterations, a held-out
 evaluation every 4. Per arm and seed: the peak of held-out gold and the KL where it was reached (where gold
 turns down), the final gold with its SE, the final gold paired by prompt with the single RM's run of the same
@@ -62,10 +62,9 @@ def member(k: int, args, ids: dict) -> str:
     write_preferences(str(d / "bootstrap.jsonl"), bootstrap(load_preference_jsonl(source), k),
                       {**(meta or {}), "bootstrap_of": source, "bootstrap_seed": k})
     preset = "test" if args.quick else "default"
-    print(f"[{d.name}] training: python train_rm.py --data {d / 'bootstrap.jsonl'} --seed {k} --batch-size 96")
+    print(f"[{d.name}] training: python train_rm.py --data {d / 'bootstrap.jsonl'} --seed {k}")
     train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, preset, out_dir=str(d), seed=k,
-                              data=str(d / "bootstrap.jsonl"), threads=args.threads, eval_split=args.eval_split,
-                              **({} if args.quick else {"batch_size": 96})))
+                              data=str(d / "bootstrap.jsonl"), threads=args.threads, eval_split=args.eval_split))
     write_json(str(d / "experiment.json"), stamp)
     return str(d / "rm.pt")
 
@@ -95,7 +94,10 @@ def main(args) -> dict:
                             args, ids, name=f"ensemble_{arm}_default_seed{args.seeds[0]}") for arm, over in arms.items()}
 
     out = {"split": args.eval_split, "seeds": args.seeds, "setting": setting, "k": K, "arms": {}, "paired": {},
-           "over_seeds": {}, "claims": {}, "default_beta": {}}
+           "over_seeds": {}, "claims": {}, "default_beta": {}, "members": []}
+    for path in members:        # each member's own report (train_rm's, on held-out pairs of SFT samples)
+        m = read_json(Path(path).parent / "rm_summary.json") or {}
+        out["members"].append({k: m.get(k) for k in ("skill_vs_ceiling", "skill_se", "val_accuracy")})
     for arm in arms:
         out["arms"][arm] = {str(seed): row(s) for seed, s in runs[arm].items()}
     print(f"\n{args.eval_split} split, PPO with beta 0 and lr 3e-4 ({setting['iterations']} iterations) on one RM or "
@@ -110,11 +112,12 @@ def main(args) -> dict:
             print(f"{arm:<8}{seed:>5}{r['peak_gold']:>+10.3f} ({r['peak_kl']:5.1f}, {r['peak_iteration']:2d})"
                   f"{r['gold']:>+10.3f} ± {r['gold_se']:.3f}{d['diff']:>+10.3f} ± {d['se']:.3f}{r['kl']:>7.1f}"
                   f"{r['spearman']:>13.2f}")
-    for key in ("gold", "peak_gold", "spearman"):
+    for key in ("gold", "peak_gold", "spearman", "kl", "peak_kl"):
         values = {arm: [out["arms"][arm][str(s)][key] for s in args.seeds] for arm in arms}
         out["over_seeds"][key] = {arm: over_seeds(v) for arm, v in values.items()}
-        out["claims"][key] = {a: seed_claim(values[a], values["single"], a, "single", fmt="+.3f" if key != "spearman"
-                                            else "+.2f") for a in AGGREGATES}
+        if key in ("gold", "peak_gold", "spearman"):      # the claims; KL only describes
+            out["claims"][key] = {a: seed_claim(values[a], values["single"], a, "single",
+                                                fmt="+.3f" if key != "spearman" else "+.2f") for a in AGGREGATES}
     print(f"\nover {len(args.seeds)} seed(s), each aggregate against the single RM (paired by seed):")
     for key in ("gold", "peak_gold", "spearman"):
         print(f"  {key}: " + "; ".join(f"{a}: {out['claims'][key][a]['text']}" for a in AGGREGATES))
@@ -145,5 +148,10 @@ def main(args) -> dict:
 
 
 
+def parse(argv):
+    """The flags: frontier.parse_args's, with --seeds."""
+    return parse_args(argv, __doc__, "ensembles", seeds_flag)
+
+
 if __name__ == "__main__":
-    run_cli(main, parse_args(sys.argv[1:], __doc__, "ensembles", seeds_flag))
+    run_cli(main, parse(sys.argv[1:]))

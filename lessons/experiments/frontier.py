@@ -1,6 +1,8 @@
 """The reward-KL frontier: gold (and RM) reward against KL(pi || pi_SFT) on held-out prompts, for best-of-n
 (n = 1..64), PPO (beta = 0, the default, 4x the default), DPO (beta = 0.1, 0.3, 1) and the critic-free trainer
-(train_grpo.py at its defaults: beta = 0, the default, 4x the default), on one plot with SFT.
+(train_grpo.py at its defaults: beta = 0, the default, 4x the default) and PPO on lesson 6's two remedies for
+reward hacking (the mean of ensembles.py's three RMs; the RM of iterated_rlhf.py's last round, seed 0; beta = 0 and
+the default), on one plot with SFT.
 
     python lessons/experiments/frontier.py            # after train_sft.py and train_rm.py: ~12 min on a laptop CPU
     python lessons/experiments/frontier.py --quick    # seconds, on a --preset test chain: checks the plumbing
@@ -126,9 +128,10 @@ def run_name(stage: str, overrides: dict) -> str:
     return stage + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()) if k != "threads")
 
 
-def train_run(stage: str, overrides: dict, args, ids: dict, name: str = "") -> dict:
+def train_run(stage: str, overrides: dict, args, ids: dict, name: str = "", source: str = "") -> dict:
     """Train with train_<stage>.py's main(cfg) in <work-dir>/<name> (by default named after the overrides), or
-    reuse the summary of an identical run."""
+    reuse the summary of an identical run. Its sft.pt, rm.pt and preferences come from `source` (default: --out-dir;
+    ids must then name that folder's checkpoints, since they decide reuse)."""
     module = importlib.import_module(f"train_{stage}")
     preset = "test" if args.quick else "default"
     d = Path(args.work_dir) / args.eval_split / (name or run_name(stage, overrides))
@@ -140,8 +143,8 @@ def train_run(stage: str, overrides: dict, args, ids: dict, name: str = "") -> d
         return cached
     d.mkdir(parents=True, exist_ok=True)
     for f in ("sft.pt", "rm.pt", "preferences.jsonl", "preferences.meta.json"):
-        if Path(args.out_dir, f).exists():
-            shutil.copyfile(Path(args.out_dir, f), d / f)
+        if Path(source or args.out_dir, f).exists():
+            shutil.copyfile(Path(source or args.out_dir, f), d / f)
     print(f"[{d.name}] training: python train_{stage}.py --preset {preset} --out-dir {d} --eval-split "
           f"{args.eval_split} " +
           " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()))
@@ -171,10 +174,29 @@ class Method:
     color: str
     history: bool = False          # also draw its held-out evaluations along the run (a faint line)
     key: str = ""                  # its name in main's result (default: the stage); two entries may share a stage
+    # a reward other than out/rm.pt: reward(args, ids) -> (extra overrides, folder its rm.pt comes from or "", ids
+    # of everything it was built from); its runs are named <key>_beta<b>. Trained (or reused) on first use.
+    reward: Callable | None = None
 
     @property
     def name(self) -> str:
         return self.key or self.stage
+
+
+def ensemble_reward(args, ids: dict):
+    """ensembles.py's three bootstrap RMs (trained or reused), aggregated by their mean: Coste et al. 2023's plain
+    "mean optimisation" (the experiment also runs min and the lower bound; the frontier shows one, not the best)."""
+    import ensembles
+    members = [ensembles.member(k, args, ids) for k in range(ensembles.K)]
+    return ({"ensemble": ",".join(members), "ensemble_agg": "mean"}, "",
+            {**ids, "members": [load_checkpoint(p, "rm")["id"] for p in members]})
+
+
+def iterated_reward(args, ids: dict):
+    """The RM of iterated_rlhf.py's last round, seed 0 (its rounds trained or reused)."""
+    import iterated_rlhf
+    d = iterated_rlhf.last_round(args, ids)
+    return {}, str(d), {**ids, "rm": load_checkpoint(str(d / "rm.pt"), "rm")["id"]}
 
 
 # PPO: no leash, the default beta and four times it (overoptimisation.py reuses the first two runs); DPO: the
@@ -186,13 +208,26 @@ METHODS = (
     # the critic-free trainer at its defaults (lesson 9): no leash, the default beta and four times it
     Method("grpo", "critic-free", lambda b, quick: [b] if quick else sorted({0.0, b, 4 * b}),
            lambda b, args: {"beta": b}, "D", "tab:purple"),
+    # the remedies of lesson 6 against over-optimisation: PPO with no leash and with the default beta, on another
+    # reward (overoptimisation.py also fits their beta = 0 curves)
+    Method("ppo", "PPO, ensemble mean", lambda b, quick: [0.0, b], ppo_overrides, "P", "tab:olive", history=True,
+           key="ppo_ensemble", reward=ensemble_reward),
+    Method("ppo", "PPO, iterated RM", lambda b, quick: [0.0, b], ppo_overrides, "X", "tab:brown", history=True,
+           key="ppo_iterated", reward=iterated_reward),
 )
 
 
+def method_run(m: Method, beta: float, args, ids: dict) -> dict:
+    """One run of method m at this beta (a cached run reused, see train_run)."""
+    extra, source, ids = m.reward(args, ids) if m.reward else ({}, "", ids)
+    return train_run(m.stage, {**m.overrides(beta, args), **extra}, args, ids,
+                     name=f"{m.name}_beta{beta}" if m.reward else "", source=source)
+
+
 def train_method(m: Method, args, ids: dict) -> dict:
-    """{beta: summary} of one method's runs over its beta grid (cached runs reused, see train_run)."""
+    """{beta: summary} of one method's runs over its beta grid."""
     default_beta = importlib.import_module(f"train_{m.stage}").Config().beta
-    return {b: train_run(m.stage, m.overrides(b, args), args, ids) for b in m.betas(default_beta, args.quick)}
+    return {b: method_run(m, b, args, ids) for b in m.betas(default_beta, args.quick)}
 
 
 def bon_curve(args, ids: dict, ns=NS) -> dict:

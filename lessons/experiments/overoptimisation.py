@@ -1,12 +1,14 @@
 """Reward-model over-optimisation (Gao, Schulman & Hilton 2022) in the tiny world: proxy (RM) and gold reward
-against d = sqrt(KL(pi || pi_SFT)) along a PPO run without a KL penalty (beta = 0), one with the default beta, and
-for best-of-n, with Gao et al.'s functional forms fitted by least squares:
+against d = sqrt(KL(pi || pi_SFT)) along a PPO run without a KL penalty (beta = 0), one with the default beta, two
+more without the penalty on lesson 6's remedies (frontier.py's ensemble-mean and iterated-RM entries), and for
+best-of-n, with Gao et al.'s functional forms fitted by least squares:
 
     best-of-n   R(d) = d (alpha - beta d)          RL   R(d) = d (alpha - beta log d)
 
 R is the reward minus the SFT policy's (so R(0) = 0; SFT measured on the best-of-n samples, n = 1); alpha and
 beta are fitted constants (not PPO's KL coefficient). Gao et al. fit the gold reward; the proxy is fitted here
-too, for comparison.
+too, for comparison (each run against its own reward: the chain RM, the ensemble aggregate or the iterated RM,
+each normalised on SFT samples).
 
     python lessons/experiments/overoptimisation.py          # after train_sft.py and train_rm.py; ~5 min
     python lessons/experiments/overoptimisation.py --quick  # seconds, on a --preset test chain
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import bon_curve, chain_ids, parse_args, ppo_overrides, train_run  # noqa: E402
+from frontier import METHODS, bon_curve, chain_ids, method_run, parse_args, ppo_overrides, train_run  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -57,12 +59,13 @@ def main(args) -> dict:
     series = {}   # name -> (form, d, gold - gold_SFT, rm - rm_SFT, labels)
     series["best-of-n"] = ("bon", [np.sqrt(r["kl"]) for r in c], [r["gold"] - gold_sft for r in c],
                            [r["rm"] - rm_sft for r in c], [f"n={r['n']}" for r in c])
-    for beta in (0.0, default_beta):
-        s = train_run("ppo", ppo_overrides(beta, args), args, ids)
+    runs = {f"PPO beta={beta}": train_run("ppo", ppo_overrides(beta, args), args, ids) for beta in (0.0, default_beta)}
+    # lesson 6's remedies without the leash (frontier.py's entries with their own reward): does gold turn later?
+    runs.update({f"{m.label} beta=0.0": method_run(m, 0.0, args, ids) for m in METHODS if m.reward})
+    for name, s in runs.items():
         h = s["history"]
-        series[f"PPO beta={beta}"] = ("rl", [np.sqrt(max(r["kl"], 0.0)) for r in h],
-                                      [r["gold"] - gold_sft for r in h], [r["rm"] - rm_sft for r in h],
-                                      [f"it {r['iteration']}" for r in h])
+        series[name] = ("rl", [np.sqrt(max(r["kl"], 0.0)) for r in h], [r["gold"] - gold_sft for r in h],
+                        [r["rm"] - rm_sft for r in h], [f"it {r['iteration']}" for r in h])
 
     fits = {}
     for name, (form, d, gold, rm, labels) in series.items():
@@ -85,7 +88,8 @@ def main(args) -> dict:
 
     from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {"best-of-n": "tab:green", f"PPO beta={default_beta}": "tab:blue", "PPO beta=0.0": "tab:red"}
+    colors = {"best-of-n": "tab:green", f"PPO beta={default_beta}": "tab:blue", "PPO beta=0.0": "tab:red",
+              **{f"{m.label} beta=0.0": m.color for m in METHODS if m.reward}}
     for ax, key, i in ((axes[0], "gold", 2), (axes[1], "rm", 3)):
         for name, s in series.items():
             d = np.asarray(s[1])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-measure every number README.md and the lessons quote (tests/test_numbers.py checks the text against the
-# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~43 minutes).
+# summaries this copies here). One process at a time with the default two threads (a 2-core machine: ~43 minutes
+# for the stages and the frontier, plus 20-30 minutes for each three-seed experiment of lessons 5 and 6).
 # Reported numbers are on the test split; the choices they rest on (the beta grids) are on dev.
 #     bash lessons/results/reproduce.sh            # writes runs/results/, then copies the summaries here
 set -euo pipefail
@@ -16,13 +17,15 @@ python train_dpo.py --out-dir $R > $R/dpo.log
 python -m nano_rlhf.best_of_n --out-dir $R > $R/bon.log
 for f in sft rm ppo dpo bon; do cp $R/${f}_summary.json lessons/results/$f.json; done
 for s in 1 2; do cp $R/seed$s/ppo_summary.json lessons/results/ppo_seed$s.json; done
+# lesson 6's remedies over three seeds: reward-model ensembles (three bootstrap RMs, then PPO on each aggregate),
+# iterated RLHF (two rounds of new labels on the policy's samples), a curriculum (its uniform arm retrains PPO's
+# default runs in the experiments folder); lesson 5's dense rewards (terminal vs sentence-level: PPO, PPO with a
+# scratch critic, GRPO). The frontier below reuses the ensemble members and seed 0's iterated rounds.
+python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 > $R/ensembles.log
+python lessons/experiments/iterated_rlhf.py --out-dir $R --seeds 0 1 2 > $R/iterated_rlhf.log
+python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
+python lessons/experiments/dense_reward.py --out-dir $R --seeds 0 1 2 > $R/dense_reward.log
 # the frontier (and the over-optimisation fits, which reuse its runs): beta grids judged on dev, reported on test
 python lessons/experiments/frontier.py --out-dir $R --eval-split dev --png lessons/experiments/frontier_dev.png > $R/frontier_dev.log
 python lessons/experiments/frontier.py --out-dir $R > $R/frontier.log
 python lessons/experiments/overoptimisation.py --out-dir $R > $R/overoptimisation.log
-# lesson 6's curriculum over three seeds (its uniform arm retrains PPO's default runs in the experiments folder)
-python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
-# lesson 6's reward-model ensembles over three seeds (three bootstrap RMs, then PPO on each aggregate)
-python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 > $R/ensembles.log
-# lessons 5 and 6's dense rewards over three seeds (terminal vs sentence-level: PPO, PPO with a scratch critic, GRPO)
-python lessons/experiments/dense_reward.py --out-dir $R --seeds 0 1 2 > $R/dense_reward.log
