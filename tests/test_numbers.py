@@ -200,6 +200,14 @@ CLAIMS = {
          f"{{{r}.gold_correlation.by_kind.sound.spearman:.2f}} / {{{r}.gold_correlation.by_kind.sum.spearman:.2f}})"
          for r in ("rm", "rm1", "rm2")],
     "lessons/06-reward-hacking.md": [
+        "| PPO, mean of 3 RMs, β = 0 | {frontier.rows.16.kl:.2f} | {frontier.rows.16.gold:+.2f} ± {frontier.rows.16.gold_se:.2f} | {frontier.rows.16.rm:+.2f} |",
+        "| PPO, mean of 3 RMs, β = 0.1 | {frontier.rows.17.kl:.2f} | {frontier.rows.17.gold:+.2f} ± {frontier.rows.17.gold_se:.2f} | {frontier.rows.17.rm:+.2f} |",
+        "| PPO, iterated RM (round 2), β = 0 | {frontier.rows.18.kl:.2f} | {frontier.rows.18.gold:+.2f} ± {frontier.rows.18.gold_se:.2f} | {frontier.rows.18.rm:+.2f} |",
+        "| PPO, iterated RM (round 2), β = 0.1 | {frontier.rows.19.kl:.2f} | {frontier.rows.19.gold:+.2f} ± {frontier.rows.19.gold_se:.2f} | {frontier.rows.19.rm:+.2f} |",
+        "{frontier.rows.16.gold:+.2f} ± {frontier.rows.16.gold_se:.2f} (KL {frontier.rows.16.kl:.2f}) and the iterated RM at",
+        "{frontier.rows.18.gold:+.2f} ± {frontier.rows.18.gold_se:.2f} (KL {frontier.rows.18.kl:.2f}), against",
+        "{frontier.rows.7.gold:+.2f} ± {frontier.rows.7.gold_se:.2f}; with it, {frontier.rows.17.gold:+.2f} and",
+        "{frontier.rows.19.gold:+.2f} against {frontier.rows.8.gold:+.2f}. Iterated RLHF earns its keep where the policy",
         "{dense.claims.ppo.40.text:}. A hand-written dense reward (\"+0.1 per correct word\") would be one more thing to",
         "| several reward constraints: the mean of 3 RMs | `python lessons/experiments/ensembles.py --seeds 0 1 2` | {ens.claims.gold.mean.text:} |",
         "| several reward constraints: the minimum of 3 RMs | (the same run) | {ens.claims.gold.min.text:} |",

@@ -75,7 +75,7 @@ def main(args) -> dict:
         fits[name] = {"form": form, "gold": fit(d, gold, form), "rm": fit(d, rm, form)}
     print(f"\nfitted Gao et al. forms (least squares through the origin): best-of-n d(alpha - beta d), "
           f"RL d(alpha - beta log d); SFT gold {gold_sft:+.3f}, RM {rm_sft:+.3f} (best-of-1)")
-    print(f"{'series':<18}{'reward':<7}{'alpha':>9}{'beta':>9}{'R^2':>7}{'peak at d':>13}")
+    print(f"{'series':<30}{'reward':<7}{'alpha':>9}{'beta':>9}{'R^2':>7}{'peak at d':>13}")
     for name, f in fits.items():
         for key in ("gold", "rm"):
             a, b, r2 = f[key]
@@ -84,7 +84,7 @@ def main(args) -> dict:
             else:                       # dR/dd = 0: bon d* = alpha / 2 beta; RL d* = exp(alpha / beta - 1)
                 d_star = a / (2 * b) if f["form"] == "bon" else float(np.exp(min(a / b - 1, 50.0)))
                 peak = f"{d_star:.2f}" if d_star <= max(series[name][1]) else "beyond data"
-            print(f"{name:<18}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>13}")
+            print(f"{name:<30}{key:<7}{a:>+9.3f}{b:>+9.3f}{r2:>7.2f}{peak:>13}")
 
     from nano_rlhf.plots import plt, save_figure   # the Agg backend, and atomic PNG writes
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
