@@ -35,9 +35,10 @@ from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
+from nano_rlhf.curriculum import curriculum_pool, easiest_first
 from nano_rlhf.data import left_pad
 from nano_rlhf.ensemble import AGGREGATES, IDENTITY, load_ensemble, paths_problem
-from nano_rlhf.evaluate import kl_per_token, sample_policy, score_samples
+from nano_rlhf.evaluate import kl_per_token
 from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
                              response_logits, response_values, token_logprobs)
 from nano_rlhf.ppo_report import PPOReporter
@@ -222,24 +223,6 @@ def value_loss(values, old_values, returns, mask, vf_clip: float):
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
     # END SOLUTION
 # [/lesson:value_loss]
-
-
-# [lesson:curriculum]
-def curriculum_pool(easiest_first: list[int], it: int, iterations: int, start: float = 0.25) -> list[int]:
-    """The prompts iteration `it` draws from: the easiest `start` share of them at first, growing linearly to all
-    by half-way through the run ("baby steps"; Bengio et al. 2009). easiest_first: prompt indices, easiest first."""
-    share = min(1.0, start + (1.0 - start) * it / max(1, iterations // 2))
-    return easiest_first[:max(1, round(share * len(easiest_first)))]
-
-
-def easiest_first(ref, rm, norm: dict, tok, texts: list[str], max_new: int, seed: int, device, autocast, k: int = 4):
-    """Prompt indices ordered by a difficulty that needs no gold: the mean RM score of k SFT samples of each prompt,
-    highest (easiest) first."""
-    samples = sample_policy(ref, tok, [t for t in texts for _ in range(k)], max_new_tokens=max_new, seed=seed,
-                            device=device, autocast=autocast)
-    scores = torch.tensor(score_samples(rm, tok, samples, device=device, autocast=autocast, **norm)).view(-1, k)
-    return torch.argsort(scores.mean(1), descending=True, stable=True).tolist()
-# [/lesson:curriculum]
 
 
 # [lesson:adaptive_kl]

@@ -5,24 +5,25 @@ import pytest
 import torch
 
 import train_ppo
+from nano_rlhf import curriculum
 from nano_rlhf.common import with_preset
 from nano_rlhf.coursework import ROOT
 
 
 def test_the_pool_grows_from_the_easiest_quarter_to_all_by_half_way():
     order = list(range(159, -1, -1))                     # 160 prompts, "easiest" first = highest index first
-    sizes = {it: len(train_ppo.curriculum_pool(order, it, 60)) for it in (0, 10, 15, 29, 30, 59)}
+    sizes = {it: len(curriculum.curriculum_pool(order, it, 60)) for it in (0, 10, 15, 29, 30, 59)}
     assert sizes == {0: 40, 10: 80, 15: 100, 29: 156, 30: 160, 59: 160}    # 160 x (0.25 + 0.75 it / 30), rounded
-    assert train_ppo.curriculum_pool(order, 0, 60) == order[:40]           # a prefix of the order: easiest ones
-    assert train_ppo.curriculum_pool([7], 0, 1) == [7]                     # never empty
+    assert curriculum.curriculum_pool(order, 0, 60) == order[:40]           # a prefix of the order: easiest ones
+    assert curriculum.curriculum_pool([7], 0, 1) == [7]                     # never empty
 
 
 def test_easiest_first_sorts_prompts_by_the_mean_rm_score_of_their_sft_samples(monkeypatch):
     scores = {"a": [0.0, 0.0], "b": [2.0, -1.0], "c": [1.0, 1.0], "d": [0.5, 0.5]}   # means 0, 0.5, 1, 0.5
-    monkeypatch.setattr(train_ppo, "sample_policy", lambda ref, tok, prompts, **kw: prompts)
+    monkeypatch.setattr(curriculum, "sample_policy", lambda ref, tok, prompts, **kw: prompts)
     it = iter([v for p in "abcd" for v in scores[p]])
-    monkeypatch.setattr(train_ppo, "score_samples", lambda rm, tok, samples, **kw: [next(it) for _ in samples])
-    order = train_ppo.easiest_first(None, None, {}, None, list("abcd"), 8, 0, "cpu", None, k=2)
+    monkeypatch.setattr(curriculum, "score_samples", lambda rm, tok, samples, **kw: [next(it) for _ in samples])
+    order = curriculum.easiest_first(None, None, {}, None, list("abcd"), 8, 0, "cpu", None, k=2)
     assert order == [2, 1, 3, 0]                         # c (1.0), then b and d (0.5, in their order), then a
 
 

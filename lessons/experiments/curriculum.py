@@ -6,8 +6,8 @@ usual uniform draws, scored on gold.
     python lessons/experiments/curriculum.py --quick          # seconds, on a --preset test chain
 
 Both arms are train_ppo.py at its defaults; the curriculum arm adds --curriculum easy-first: a difficulty that
-needs no gold (the mean RM score of 4 SFT samples of each training prompt, train_ppo.easiest_first), the easiest
-quarter of the prompts first, the pool growing linearly to all of them by half-way (train_ppo.curriculum_pool;
+needs no gold (the mean RM score of 4 SFT samples of each training prompt, easiest_first in
+nano_rlhf/curriculum.py), the easiest quarter of the prompts first, the pool growing linearly to all of them by half-way (curriculum_pool;
 Bengio et al. 2009's "baby steps"). Each run is cached in <work-dir> like frontier.py's (same checkpoints, same
 flags: reused). Reported per seed, on the held-out split: gold, its paired difference from the uniform arm of the
 same seed (by prompt: both evaluations sample the same prompts), KL, and `honest` on the sum prompts (the kind

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids, parse_args, save_results, seeds_flag, train_run  # noqa: E402
+from frontier import (chain_ids, gold_kl_figure, hacking_row, parse_args, save_results, seeds_flag,  # noqa: E402
+                      train_run)
 
 import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import load_checkpoint  # noqa: E402
@@ -69,16 +70,6 @@ def member(k: int, args, ids: dict) -> str:
     return str(d / "rm.pt")
 
 
-def row(s: dict) -> dict:
-    hist = s["history"]
-    peak = max(hist, key=lambda h: h["gold"])
-    return {"gold": s["gold_reward_ppo"], "gold_se": s["gold_reward_ppo_se"], "kl": s["kl"],
-            "peak_gold": peak["gold"], "peak_iteration": peak["iteration"], "peak_kl": peak["kl"],
-            "spearman": hist[-1]["rm_gold_spearman"], "wall_seconds": s["wall_seconds"],
-            "score_seconds": s["time_phases"].get("score"),
-            "curve": [(h["iteration"], h["kl"], h["gold"]) for h in hist]}
-
-
 def main(args) -> dict:
     timer = Timer()
     ids = chain_ids(args.out_dir)
@@ -99,7 +90,7 @@ def main(args) -> dict:
         m = read_json(Path(path).parent / "rm_summary.json") or {}
         out["members"].append({k: m.get(k) for k in ("skill_vs_ceiling", "skill_se", "val_accuracy")})
     for arm in arms:
-        out["arms"][arm] = {str(seed): row(s) for seed, s in runs[arm].items()}
+        out["arms"][arm] = {str(seed): hacking_row(s) for seed, s in runs[arm].items()}
     print(f"\n{args.eval_split} split, PPO with beta 0 and lr 3e-4 ({setting['iterations']} iterations) on one RM or "
           f"an ensemble of {K}; ± SE by prompt; the difference from the single RM paired by prompt")
     print(f"{'arm':<8}{'seed':>5}{'peak gold (KL, it)':>24}{'final gold':>17}{'vs single':>17}{'KL':>7}"
@@ -131,21 +122,10 @@ def main(args) -> dict:
               f"{d['diff']:+.3f} ± {d['se']:.3f} | KL {s['kl']:.2f} | score phase {s['time_phases'].get('score', 0):.1f}s"
               f" of {s['wall_seconds']:.0f}s")
 
-    from nano_rlhf.plots import plt   # the Agg backend
-    fig, ax = plt.subplots(figsize=(6.5, 4))
     colors = {"single": "tab:blue", "mean": "tab:green", "min": "tab:red", "lcb": "tab:purple"}
-    for arm in arms:
-        for i, seed in enumerate(args.seeds):
-            curve = out["arms"][arm][str(seed)]["curve"]
-            ax.plot([kl for _, kl, _ in curve], [g for _, _, g in curve], "-o", ms=3, color=colors[arm],
-                    alpha=0.9 - 0.25 * i, label=arm if i == 0 else None)
-    ax.set_xlabel("KL(pi || pi_SFT), nats (held-out)")
-    ax.set_ylabel(f"held-out gold ({args.eval_split})")
-    ax.set_title(f"beta = 0: one RM or an ensemble of {K} ({len(args.seeds)} seed(s))")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig = gold_kl_figure({arm: [out["arms"][arm][str(seed)]["curve"] for seed in args.seeds] for arm in arms}, colors,
+                         f"beta = 0: one RM or an ensemble of {K} ({len(args.seeds)} seed(s))", args.eval_split)
     return save_results(fig, args, out, timer)
-
 
 
 def parse(argv):

@@ -114,6 +114,36 @@ def save_results(fig, args, out: dict, timer) -> dict:
     return out
 
 
+def hacking_row(s: dict) -> dict:
+    """What the remedies' tables need from one PPO run (ensembles.py, iterated_rlhf.py): final and peak held-out
+    gold (the KL and iteration of the peak: where gold turns down), the RM-gold Spearman on the final samples,
+    seconds, and the (iteration, KL, gold) curve."""
+    hist = s["history"]
+    peak = max(hist, key=lambda h: h["gold"])
+    return {"gold": s["gold_reward_ppo"], "gold_se": s["gold_reward_ppo_se"], "kl": s["kl"], "rm": s["rm_reward_ppo"],
+            "peak_gold": peak["gold"], "peak_iteration": peak["iteration"], "peak_kl": peak["kl"],
+            "spearman": hist[-1]["rm_gold_spearman"], "wall_seconds": s["wall_seconds"],
+            "score_seconds": s["time_phases"].get("score"),
+            "curve": [(h["iteration"], h["kl"], h["gold"]) for h in hist]}
+
+
+def gold_kl_figure(curves: dict, colors: dict, title: str, split: str):
+    """{label: [one (iteration, KL, gold) curve per seed]} -> a figure of held-out gold against KL along each run,
+    the later seeds fainter."""
+    from nano_rlhf.plots import plt   # the Agg backend
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, per_seed in curves.items():
+        for i, curve in enumerate(per_seed):
+            ax.plot([kl for _, kl, _ in curve], [g for _, _, g in curve], "-o", ms=3, color=colors[label],
+                    alpha=0.9 - 0.25 * i, label=label if i == 0 else None)
+    ax.set_xlabel("KL(pi || pi_SFT), nats (held-out)")
+    ax.set_ylabel(f"held-out gold ({split})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def chain_ids(out_dir: str) -> dict:
     """The ids of out/sft.pt and out/rm.pt, or a one-line error saying what to run."""
     for f, what in (("sft.pt", "`python train_sft.py` and then `python train_rm.py`"),

@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontier import chain_ids, parse_args, save_results, seeds_flag, train_run  # noqa: E402
+from frontier import (chain_ids, gold_kl_figure, hacking_row, parse_args, save_results, seeds_flag,  # noqa: E402
+                      train_run)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -130,15 +131,6 @@ def new_round(r: int, seed: int, previous: Path, pairs: list, args, ids: dict) -
     return out
 
 
-def ppo_row(s: dict) -> dict:
-    hist = s["history"]
-    peak = max(hist, key=lambda h: h["gold"])
-    return {"gold": s["gold_reward_ppo"], "gold_se": s["gold_reward_ppo_se"], "kl": s["kl"], "rm": s["rm_reward_ppo"],
-            "peak_gold": peak["gold"], "peak_kl": peak["kl"], "peak_iteration": peak["iteration"],
-            "spearman": hist[-1].get("rm_gold_spearman"), "wall_seconds": s["wall_seconds"],
-            "curve": [(h["iteration"], h["kl"], h["gold"]) for h in hist]}
-
-
 def run_seed(seed: int, args, ids: dict, setting: dict) -> list[dict]:
     """Rounds 0..ROUNDS of one seed -> one row per round."""
     pairs = load_preference_jsonl(f"{args.out_dir}/preferences.jsonl")
@@ -146,7 +138,7 @@ def run_seed(seed: int, args, ids: dict, setting: dict) -> list[dict]:
     name = f"iterated_seed{seed}_round0_ppo"
     rows = [{"round": 0, "labels": len(pairs), "new_pairs": len(pairs),
              "rm_skill": rm0.get("skill_vs_ceiling"), "rm_skill_se": rm0.get("skill_se"),
-             "ppo": ppo_row(train_run("ppo", {**setting, "seed": seed}, args, ids, name=name))}]
+             "ppo": hacking_row(train_run("ppo", {**setting, "seed": seed}, args, ids, name=name))}]
     previous = Path(args.work_dir) / args.eval_split / name
     for r in range(1, ROUNDS + 1):
         rnd = new_round(r, seed, previous, pairs, args, ids)
@@ -156,7 +148,7 @@ def run_seed(seed: int, args, ids: dict, setting: dict) -> list[dict]:
         name = f"iterated_seed{seed}_round{r}_ppo"
         s = train_run("ppo", {**setting, "seed": seed}, args, {**ids, "rm": rm_id}, name=name, source=str(d))
         rows.append({"round": r, "labels": len(pairs), **{k: v for k, v in rnd.items() if k != "stamp"},
-                     "ppo": ppo_row(s)})
+                     "ppo": hacking_row(s)})
         previous = Path(args.work_dir) / args.eval_split / name
     return rows
 
@@ -216,19 +208,10 @@ def main(args) -> dict:
         print(f"  probe {key}, round r's RM against round r-1's: " + "; ".join(
             f"round {r}: {out['claims'][f'probe_{key}'][str(r)]['text']}" for r in range(1, ROUNDS + 1)))
 
-    from nano_rlhf.plots import plt   # the Agg backend
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-    for r in range(ROUNDS + 1):
-        for i, seed in enumerate(args.seeds):
-            curve = runs[seed][r]["ppo"]["curve"]
-            ax.plot([kl for _, kl, _ in curve], [g for _, _, g in curve], "-o", ms=3, color=colors[r % len(colors)],
-                    alpha=0.9 - 0.25 * i, label=f"round {r}" if i == 0 else None)
-    ax.set_xlabel("KL(pi || pi_SFT), nats (held-out)")
-    ax.set_ylabel(f"held-out gold ({args.eval_split})")
-    ax.set_title(f"beta = 0, iterated RLHF: rounds 0-{ROUNDS} ({len(args.seeds)} seed(s))")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    colors = dict(zip((f"round {r}" for r in range(ROUNDS + 1)), ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    fig = gold_kl_figure({f"round {r}": [runs[seed][r]["ppo"]["curve"] for seed in args.seeds]
+                          for r in range(ROUNDS + 1)}, colors,
+                         f"beta = 0, iterated RLHF: rounds 0-{ROUNDS} ({len(args.seeds)} seed(s))", args.eval_split)
     return save_results(fig, args, out, timer)
 
 
