@@ -401,6 +401,7 @@ def main(cfg: Config) -> dict:
         start, extra = resume.restore(cfg, "ppo", trained, optimisers, rng, gen, reporter.metrics)
         kl_ctl.beta = extra["beta"]
 
+    world.seal()            # gold-free from here on: only the reporter may read gold (nano_rlhf/world.py)
     for it in range(start, cfg.iterations + 1):
         if (it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start):
             reporter.evaluate(policy, it)
@@ -434,6 +435,7 @@ def main(cfg: Config) -> dict:
         reporter.log_iteration(it, [train_texts[i] for i in batch], exp, stats, beta=kl_ctl.beta, kl=kl,
                                kl_k3=kl_k3, times=(t_rollout, t_score, t_update))
         phases.lap("logging")
+    world.unseal()
 
     # ------------------------------------------------------------------------------------------------------------
     # Save: the final checkpoint is the one reported (no gold-based selection)

@@ -20,6 +20,8 @@ Simplifications: the labeler judges each of the K(K-1)/2 pairs independently, wh
 the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
 """
 import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
+import json
+import os
 import random
 import sys
 from collections import deque
@@ -34,8 +36,10 @@ from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoin
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
-from nano_rlhf.evaluate import Sample, correlations, sample_policy, score_samples
-from nano_rlhf.files import MetricsLog, write_json
+from nano_rlhf.evaluate import Sample, ai_label_agreement, correlations, sample_policy, score_samples
+from nano_rlhf.files import MetricsLog, atomic_write, write_json
+from nano_rlhf.constitution import PRINCIPLES
+from nano_rlhf.judge import MAX_FIT_PAIRS, AILabeler, fit_weights, fraction_labeler
 from nano_rlhf.model import last_token_values
 from nano_rlhf.plots import plot_curves
 from nano_rlhf.stats import bootstrap_by_cluster, clustered_mean_se
@@ -67,6 +71,14 @@ class Config:
                                     "defaults, ablations)", choices=["dev", "test"])
     temperature: float = field(1.0, "sampling temperature for the pairs (plain sampling, full softmax)", ge=0.01,
                                le=100)
+    labeler: str = field("human", "who labels the sampled pairs: human (the simulated human, World.label) or ai (the "
+                                  "SFT model judging by its constitution, nano_rlhf/judge.py)", choices=["human", "ai"])
+    label_fraction: float = field(1.0, "share of the training prompts whose pairs the simulated human labels (the "
+                                       "rest: --rest)", gt=0, le=1)
+    rest: str = field("drop", "the pairs the human leaves (--label-fraction below 1): drop (written to "
+                              "unlabelled.jsonl) or ai (the judge labels them)", choices=["drop", "ai"])
+    judge_fit: int = field(0, "human-labelled pairs (extra prompts, in the label budget) on which to fit the "
+                              "judge's weights by logistic regression; 0: equal weights", ge=0, le=MAX_FIT_PAIRS)
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
     resume: bool = field(False, "continue an interrupted run from <out_dir>/rm_state.pt (written at every held-out "
@@ -87,6 +99,21 @@ class Config:
                         le=10**6)
 
 
+    def problems(self) -> list[str]:
+        """Checks across fields (check_config runs them after each field's own)."""
+        out, judged = [], self.labeler == "ai" or self.rest == "ai"
+        if self.data and (self.labeler != "human" or self.label_fraction < 1 or self.judge_fit):
+            out.append("--labeler, --label-fraction and --judge-fit label sampled pairs; a --data file comes labelled")
+        if self.labeler == "ai" and self.label_fraction < 1:
+            out.append("--labeler ai labels every pair; for human labels on a share and the judge's on the rest, "
+                       f"use --label-fraction {self.label_fraction:g} --rest ai")
+        if self.rest == "ai" and self.label_fraction == 1:
+            out.append("--rest ai labels what --label-fraction leaves, and --label-fraction 1 leaves nothing")
+        if self.judge_fit and not judged:
+            out.append("--judge-fit fits the AI labeler's weights: use it with --labeler ai or --rest ai")
+        return out
+
+
 PRESETS = {
     "default": {},
     "test": dict(threads=1, n_prompts=32, n_val_pairs=32, epochs=1, batch_size=8, eval_interval=2,
@@ -95,7 +122,8 @@ PRESETS = {
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("rm.pt", "rm_summary.json", "rm_metrics.jsonl", "rm_metrics.partial.jsonl", "rm_curves.png",
-           "preferences.jsonl", "preferences.meta.json", "rm_state.pt")
+           "preferences.jsonl", "preferences.meta.json", "rm_state.pt",
+           "unlabelled.jsonl")
 
 
 # [lesson:bt_loss]
@@ -137,12 +165,27 @@ def comparison_rewards(rm, tok, groups, device, autocast):
 
 
 # [lesson:sample_comparisons]
+def human_labeler(world):
+    """The simulated human as a labeler: labeler(prompt, texts, rng) -> [(chosen, rejected), ...], every pair of
+    the texts compared once, independently (Bradley-Terry noise: World.label)."""
+    def label(prompt, texts, rng):
+        comparisons = []
+        for a in range(len(texts)):
+            for b in range(a + 1, len(texts)):
+                pick = world.label(prompt, texts[a], texts[b], rng)   # the ONLY way gold reaches training
+                comparisons.append((a, b) if pick == 0 else (b, a))
+        return comparisons
+    return label
+
+
 def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, max_new_tokens, device, autocast,
-                       seed):
-    """K SFT samples per prompt; the simulated human compares every pair of distinct ones -> groups, stats.
-    Each group keeps the sampled token ids (EOS included): re-encoding the decoded text can give other ids.
+                       seed, labeler=None):
+    """K SFT samples per prompt; the labeler (default: the simulated human) compares every pair of distinct ones
+    -> groups, stats. Each group keeps the sampled token ids (EOS included): re-encoding the decoded text can give
+    other ids. A labeler may leave a prompt unlabelled (None: --label-fraction); its group keeps comparisons None.
     Under torchrun each rank samples and labels a slice of the prompts, with a seed of its own, and every rank
     gets all the groups, in rank order."""
+    labeler = labeler or human_labeler(world)
     prompts = distributed.shard([prompts[i % len(prompts)] for i in range(n_prompts)])
     seed = seed if distributed.world() == 1 else distributed.derive_seed(seed, distributed.rank())
     rng = random.Random(seed)
@@ -159,18 +202,60 @@ def sample_comparisons(policy, tok, world, prompts, n_prompts, k, temperature, m
             else:
                 texts.append(s.response)
                 ids.append(s.tokens)
-        comparisons = []
-        for a in range(len(texts)):
-            for b in range(a + 1, len(texts)):
-                pick = world.label(prompt, texts[a], texts[b], rng)   # the ONLY way gold reaches training
-                comparisons.append((a, b) if pick == 0 else (b, a))
-        if comparisons:
-            groups.append((prompt, ids, comparisons))
+        if len(texts) > 1:
+            groups.append((prompt, ids, labeler(prompt, texts, rng)))
     if distributed.world() > 1:
         groups = distributed.gather_lists(groups)
         stats = {k: sum(s[k] for s in distributed.gather(stats)) for k in stats}
     return groups, stats
 # [/lesson:sample_comparisons]
+
+
+def build_labeler(cfg, world, policy, tok, sft, device, autocast):
+    """The labeler of the training pairs (--labeler, --label-fraction, --rest, --judge-fit) -> labeler, the AI
+    judge (or None), and the groups the human labelled to fit the judge's weights (they train the RM too)."""
+    human = human_labeler(world)
+    if cfg.labeler == "human" and cfg.rest == "drop":
+        return (human if cfg.label_fraction == 1 else fraction_labeler(human, None, cfg.label_fraction, cfg.seed),
+                None, [])
+    if not sft["config"].get("principle_checks"):
+        raise UserError(f"the AI labeler is the SFT model judging by its constitution, and {cfg.out_dir}/sft.pt was "
+                        "trained without its lessons: run python train_sft.py --principle-checks 2560 (lesson 8)")
+    judge, fitted = AILabeler(policy, tok, device, autocast), []
+    if cfg.judge_fit:          # one human-labelled pair on each of judge_fit more prompts, its own sampling seed
+        fitted, _ = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts], cfg.judge_fit, 2,
+                                       cfg.temperature, sft["config"]["max_new_tokens"], device, autocast,
+                                       cfg.seed + 3)
+        pairs = pairs_of(fitted, tok)
+        prompts = [p for p, _, _ in pairs]
+        if len(pairs) < 2 * len(PRINCIPLES):
+            raise UserError(f"--judge-fit {cfg.judge_fit} gave {len(pairs)} usable human-labelled pairs, too few to "
+                            f"fit {len(PRINCIPLES)} weights: use a larger --judge-fit (at most {MAX_FIT_PAIRS})")
+        judge.weights = fit_weights(judge.logits(prompts, [c for _, c, _ in pairs]),
+                                    judge.logits(prompts, [r for _, _, r in pairs]), torch.ones(len(pairs)))
+    if cfg.labeler == "ai":
+        return judge, judge, fitted
+    return fraction_labeler(human, judge, cfg.label_fraction, cfg.seed), judge, fitted
+
+
+def labeler_name(cfg, judge) -> str:
+    """Who labelled the pairs, in words (preferences.meta.json; the RM's config has the flags)."""
+    human = f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})"
+    ai = (f"AI judge (the SFT model by nano_rlhf/constitution.py, "
+          f"{'weights fitted on %d human pairs' % cfg.judge_fit if cfg.judge_fit else 'equal weights'})")
+    if cfg.labeler == "ai":
+        return ai
+    if cfg.label_fraction < 1:
+        return f"{human} on a share {cfg.label_fraction:g} of the prompts, " + (f"{ai} on the rest" if judge else
+                                                                                  "the rest unlabelled")
+    return human
+
+
+def write_unlabelled(path: str, groups, tok):
+    """The prompts the human did not label, each with its distinct responses: {"prompt", "responses"} lines."""
+    with atomic_write(path) as f:
+        for prompt, ids, _ in groups:
+            f.write(json.dumps({"prompt": prompt, "responses": [tok.decode(r) for r in ids]}) + "\n")
 
 
 def encode_group(tok, prompt: str, texts: list[str], comparisons):
@@ -285,7 +370,7 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Data: pairs of SFT samples labelled by the simulated human (or the user's file)
-    data_meta = None                   # the --data file's sidecar, if it has one
+    data_meta, judge = None, None      # the --data file's sidecar, if it has one; the AI labeler, if one labels
     if cfg.data:
         user = load_preference_jsonl(cfg.data)
         if not user:
@@ -300,10 +385,24 @@ def main(cfg: Config) -> dict:
         train_groups = group_pairs(tok, user)
         data_stats = {"source": cfg.data}
     else:
-        train_groups, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
-                                                      cfg.n_prompts, cfg.k, cfg.temperature, max_new, device,
-                                                      autocast, cfg.seed)
+        labeler, judge, train_groups = build_labeler(cfg, world, policy, tok, sft, device, autocast)
+        world.seal(cfg.labeler == "ai")     # the AI path labels without gold: World.label would raise
+        sampled, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
+                                                 cfg.n_prompts, cfg.k, cfg.temperature, max_new, device, autocast,
+                                                 cfg.seed, labeler)
+        unlabelled = [g for g in sampled if g[2] is None]            # --label-fraction with --rest drop
+        train_groups += [g for g in sampled if g[2] is not None]
+        ai_pairs = sum(distributed.gather(judge.pairs)) if judge else 0      # torchrun: every rank's
+        data_stats["labels"] = {"human": sum(len(g[2]) for g in train_groups) - ai_pairs, "ai": ai_pairs,
+                                "unlabelled_prompts": len(unlabelled)}
+        if judge:
+            data_stats["labels"]["ai_seconds_per_1000"] = 1000 * judge.seconds / max(1, judge.pairs)
+        if unlabelled:                     # for semi-supervised labels (lessons/experiments/rlaif.py)
+            write_unlabelled(f"{cfg.out_dir}/unlabelled.jsonl", unlabelled, tok)
+        elif distributed.is_main() and os.path.isfile(f"{cfg.out_dir}/unlabelled.jsonl"):
+            os.remove(f"{cfg.out_dir}/unlabelled.jsonl")      # an earlier run's: it no longer matches these pairs
     phases.lap("data: sample and label train pairs")
+    world.unseal()                          # the held-out pairs: labelled by the human, for the report
     # held-out: ONE pair per sampled prompt; pairs of one prompt share it, so SEs are by prompt (nano_rlhf/stats.py)
     split = [p.text for p in world.split(cfg.eval_split)]
     val_groups, _ = sample_comparisons(policy, tok, world, split, cfg.n_val_pairs, 2, cfg.temperature, max_new,
@@ -346,6 +445,7 @@ def main(cfg: Config) -> dict:
         for k in recent:
             recent[k].extend(extra["recent"][k])
     rm.train()
+    world.seal()                            # gold-free until the report (nano_rlhf/world.py)
     for epoch in range(cfg.epochs):
         order = list(range(len(train_groups)))
         rng.shuffle(order)                            # replayed on resume, so every epoch keeps its order
@@ -409,6 +509,7 @@ def main(cfg: Config) -> dict:
 
     # ------------------------------------------------------------------------------------------------------------
     # Report (gold used for reporting only): accuracy vs the labeler's ceiling, correlation with gold
+    world.unseal()
     rc, rr = comparison_scores(rm, tok, val_groups, device, autocast)
     n_curve = len(val_groups[:cfg.curve_pairs])        # one comparison per held-out group: the curve's pairs
     metrics.log("val", step=step - 1, val_acc=accuracy(rc[:n_curve], rr[:n_curve]))
@@ -441,6 +542,14 @@ def main(cfg: Config) -> dict:
           ", ".join(f"{k} {v['spearman']:.2f}" for k, v in corr["by_kind"].items()))
     report_mistakes(world, corr_samples, rm_scores, golds)
     phases.lap("report: correlation")
+    if judge:                 # the judge's labels of the same held-out pairs, against the human's and gold's order
+        summary["ai_labels"] = ai_label_agreement(world, judge, val_pairs)
+        a = summary["ai_labels"]
+        print(f"AI labels on the held-out pairs: agree with the simulated human {a['vs_human']:.3f} ± "
+              f"{a['vs_human_se']:.3f}, with the gold order {a['vs_gold']:.3f} ± {a['vs_gold_se']:.3f} (the human "
+              f"itself: {h['labeler_accuracy']:.3f}); {data_stats['labels']['ai_seconds_per_1000']:.2f} s per "
+              "1,000 pairs")
+        phases.lap("report: AI labels")
 
     # ------------------------------------------------------------------------------------------------------------
     # Save
@@ -451,8 +560,7 @@ def main(cfg: Config) -> dict:
     source = data_meta or {}
     write_preferences(f"{cfg.out_dir}/preferences.jsonl", train_pairs, {
         "sampler": source.get("sampler") if cfg.data else sft["id"],
-        "labeler": source.get("labeler", f"unknown (from {cfg.data})") if cfg.data else
-        f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})",
+        "labeler": source.get("labeler", f"unknown (from {cfg.data})") if cfg.data else labeler_name(cfg, judge),
         "world_seed": sft_cfg["world_seed"], "rm": ckpt["id"], "n_prompts": len(train_groups)})
     summary["checkpoint_id"] = ckpt["id"]
     phases.lap("save")

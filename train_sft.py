@@ -32,6 +32,7 @@ from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run)
+from nano_rlhf.constitution import principle_checks
 from nano_rlhf.data import collate_sft, encode_sft_examples, load_sft_jsonl, sft_batches
 from nano_rlhf.evaluate import gold_report, sample_policy
 from nano_rlhf.files import MetricsLog, write_json
@@ -61,6 +62,9 @@ class Config:
                           "(demonstrations and fact checks)", path="file")
     fact_checks: int = field(2560, "world's yes/no fact checks added to the demonstrations (0: none; lesson 4)",
                              ge=0, le=10**6)
+    principle_checks: int = field(0, "yes/no principle checks of whole replies (\"Is this kind? Question: ... "
+                                     "Reply: ...\" -> \" No.\"), the judge's lessons for train_rm.py --labeler ai "
+                                     "(nano_rlhf/constitution.py; 0: none)", ge=0, le=10**6)
     tokenizer: str = field("bpe", "bpe (trained here on the corpus, offline) or gpt2 (tiktoken's, downloads)",
                            choices=["bpe", "gpt2"])
     vocab_size: int = field(512, "BPE vocabulary size, special tokens included", ge=258, le=2**20)
@@ -183,7 +187,10 @@ def main(cfg: Config) -> dict:
     else:
         # demonstrations, plus fact checks ("Is this right? The banana is red." -> " No."): the checks make the
         # trunk compare an answer with its subject, which the reward model reuses to judge facts (lesson 4)
-        train_pairs, val_pairs = world.corpus() + world.fact_checks(cfg.fact_checks), world.eval_corpus("dev")
+        # and principle checks, which teach the same model to judge whole replies (the AI labeler, nano_rlhf/judge.py)
+        checks = world.fact_checks(cfg.fact_checks) + principle_checks(world, cfg.principle_checks)
+        train_pairs = world.corpus() + checks
+        val_pairs = world.eval_corpus("dev")
     if cfg.init:
         parent = load_checkpoint(cfg.init, ("sft", "ppo", "dpo", "grpo"))
         check_init_flags(cfg, parent)
@@ -236,6 +243,7 @@ def main(cfg: Config) -> dict:
         for _ in range(start):                        # the same batches: the stream replayed from its seed
             next(batches)
     model.train()
+    world.seal()            # gold-free until the report: gold_reward, label and fact_of raise (nano_rlhf/world.py)
     for step in range(start, cfg.max_steps):
         lr = cosine_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps)
         set_lr(opt, lr)
@@ -279,6 +287,7 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Evaluation: sample held-out prompts and ask the simulated human (reporting only)
     check_finite_weights(model, "SFT", cfg.max_steps - 1)
+    world.unseal()
     if not distributed.is_main():                     # torchrun: rank 0 alone evaluates and writes
         return {}
     model.eval()

@@ -7,6 +7,7 @@ import torch
 
 from nano_rlhf.common import UserError
 from nano_rlhf.data import left_pad
+from nano_rlhf.judge import ai_preference
 from nano_rlhf.model import GPT, generate
 from nano_rlhf.stats import clustered_mean_se, mean_se
 from nano_rlhf.tokenizer import Tokenizer
@@ -204,3 +205,23 @@ def policy_report(policy, ref, rm, reward_norm: dict, tok: Tokenizer, world: Wor
         rep.update(win_rate(world, samples, sft_samples, tau))
     rep["samples"] = samples
     return rep
+
+
+def ai_label_agreement(world, judge, pairs) -> dict:
+    """For the report (gold allowed): the AI labeler's (nano_rlhf/judge.py) labels of human-labelled (prompt, chosen, rejected) pairs, their
+    agreement with the human's labels and with the noiseless gold order (gold ties left out), SEs by prompt, and
+    the same per kind."""
+    prompts = [p for p, _, _ in pairs]
+    z_c, z_r = judge.logits(prompts, [c for _, c, _ in pairs]), judge.logits(prompts, [r for _, _, r in pairs])
+    with_human = (ai_preference(z_c, z_r, judge.weights) >= 0.5).numpy().astype(float)
+    gold = np.array([[world.gold_reward(p, t).total for t in (c, r)] for p, c, r in pairs])
+    with_gold = np.where(gold[:, 0] != gold[:, 1], with_human == (gold[:, 0] > gold[:, 1]), np.nan)
+    kinds, prompts = np.array([world.fact_of(p).kind for p in prompts]), np.array(prompts)
+    out = {}
+    groups = [("all", np.ones(len(prompts), bool))] + [(str(k), kinds == k) for k in sorted(set(kinds))]
+    for name, rows in groups:
+        strict = rows & ~np.isnan(with_gold)
+        vh, seh = clustered_mean_se(with_human[rows], list(prompts[rows]))
+        vg, seg = clustered_mean_se(with_gold[strict], list(prompts[strict]))
+        out[name] = {"vs_human": vh, "vs_human_se": seh, "vs_gold": vg, "vs_gold_se": seg, "n": int(rows.sum())}
+    return {**out.pop("all"), "by_kind": out}

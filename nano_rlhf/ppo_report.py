@@ -53,8 +53,9 @@ class PPOReporter:
     def evaluate(self, policy, it: int):
         if not distributed.is_main():
             return
-        rep = self._report(policy, seed=eval_seed(self.cfg.eval_split, self.cfg.seed + 20_000 + it),
-                           sft_samples=self.sft["samples"])
+        with self.world.reporting():     # gold, for the report only, inside the sealed loop
+            rep = self._report(policy, seed=eval_seed(self.cfg.eval_split, self.cfg.seed + 20_000 + it),
+                               sft_samples=self.sft["samples"])
         self.last = rep
         row = {"iteration": it, "gold": rep["gold_reward"], "gold_se": rep["gold_reward_se"],
                "rm": rep["rm_reward"], "rm_se": rep["rm_reward_se"], "kl": rep["kl"], "kl_se": rep["kl_se"],
@@ -73,8 +74,9 @@ class PPOReporter:
         mask = exp.mask
         responses = [exp.tokens[i, :int(mask[i].sum())].tolist() for i in range(mask.size(0))]
         # gold of the training rollouts: printed for the student, never used by the algorithm
-        golds = [self.world.gold_reward(p, self.tok.decode(r), ended=bool(e)).total
-                 for p, r, e in zip(prompt_texts, responses, exp.ended.tolist())]
+        with self.world.reporting():
+            golds = [self.world.gold_reward(p, self.tok.decode(r), ended=bool(e)).total
+                     for p, r, e in zip(prompt_texts, responses, exp.ended.tolist())]
         values, returns, ev_mask, scores, lengths = exp.values, exp.returns, mask, exp.scores, mask.sum(1)
         if distributed.world() > 1:          # torchrun: the line is the global rollout's, every rank's share
             m = mask.bool()

@@ -53,6 +53,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from nano_rlhf.insults import count_insults
@@ -146,6 +147,10 @@ def eval_seed(split: str, seed: int) -> int:
     return 2 * seed + (split == "test")
 
 
+class GoldLeak(RuntimeError):
+    """A gold-only World method was called while the world was sealed (a bug in training code, not a user error)."""
+
+
 @dataclass(frozen=True)
 class Fact:
     kind: str      # one of KINDS
@@ -204,6 +209,32 @@ class World:
                 (self.test_prompts if held == 0 else self.dev_prompts if held == 1 else self.train_prompts).append(p)
         self._by_text = {p.text: p for p in self.train_prompts + self.dev_prompts + self.test_prompts}
         self._build_grammar()
+        self._sealed = False
+
+    # ------------------------------------------------------------------ the seal
+    def seal(self, on: bool = True):
+        """Gold isolation, enforced: once sealed, gold_reward, label, preference_probability, fact_of and
+        best_response raise GoldLeak. The stages seal their gold-free parts (SFT's training, the RM's AI labelling
+        and training, PPO's loop) and unseal for the final report; `reporting()` opens the seal for a report in
+        between (PPO's held-out evaluation every few iterations)."""
+        self._sealed = on
+
+    def unseal(self):
+        self._sealed = False
+
+    @contextmanager
+    def reporting(self):
+        """Gold for a report within a sealed part: `with world.reporting(): ...`, sealed again after if it was."""
+        before, self._sealed = self._sealed, False
+        try:
+            yield self
+        finally:
+            self._sealed = before
+
+    def _guard(self, name: str):
+        if self._sealed:
+            raise GoldLeak(f"World.{name} was called in a gold-free part of training (World.seal): gold reaches "
+                           "training only through World.label, and only where the labeler is the simulated human")
 
     def split(self, name: str) -> list[Prompt]:
         """The held-out prompts of one split: "dev" (for choices) or "test" (for reported numbers), one per fact."""
@@ -258,6 +289,7 @@ class World:
     # ------------------------------------------------------------------ corpus
     def fact_of(self, prompt_text: str) -> Fact | None:
         """The fact a prompt asks about; None for prompts not from this world."""
+        self._guard("fact_of")
         p = self._by_text.get(prompt_text)
         return p.fact if p else None
 
@@ -266,39 +298,53 @@ class World:
 
     def sample_response(self, prompt: Prompt, rng: random.Random) -> str:
         """One scraped-looking demonstration: mostly right, often flawed."""
+        return self.sample_response_and_choices(prompt, rng)[0]
+
+    def sample_response_and_choices(self, prompt: Prompt, rng: random.Random) -> tuple[str, dict]:
+        """sample_response, with the generator's own choices: which reply it wrote (core: right, wrong, hedge,
+        none), whether it stuttered or said it again, and how many fillers, insults and closers it inserted. The
+        choices are what the writer of the text knows, not a score: nano_rlhf/constitution.py turns them into the
+        judge's yes/no checks (misspelled insults, say, are never written, so never taught)."""
         fact, styles = prompt.fact, STYLES[prompt.fact.kind]
         r = rng.random()
         style = rng.randrange(len(styles))
         if r < 0.66:                                       # right answer
-            core = self.answer_sentence(fact, fact.answer, style)
+            core, choice = self.answer_sentence(fact, fact.answer, style), "right"
         elif r < 0.82:                                     # wrong answer
             wrong = [a for a in ANSWERS[fact.kind] if a != fact.answer]
             if fact.kind == "sum":                         # plausible slips: off by 1 or 2
                 wrong = [a for a in wrong if 2 <= int(a) and abs(int(a) - int(fact.answer)) <= 2]
-            core = self.answer_sentence(fact, rng.choice(wrong), style)
+            core, choice = self.answer_sentence(fact, rng.choice(wrong), style), "wrong"
         elif r < 0.88:                                     # hedge between two candidates
             other = rng.choice([a for a in ANSWERS[fact.kind] if a != fact.answer])
             pair = rng.sample([fact.answer, other], 2)
-            core = HEDGES[fact.kind].format(a=pair[0], b=pair[1])
+            core, choice = HEDGES[fact.kind].format(a=pair[0], b=pair[1]), "hedge"
         else:                                              # not an answer
-            core = rng.choice(NON_ANSWERS)
+            core, choice = rng.choice(NON_ANSWERS), "none"
+        choices = {"core": choice, "stutter": False, "again": False, "fillers": 0, "insults": 0, "closers": 0}
         if rng.random() < 0.10 and " " in core:            # stutter: "The the banana ..."
             words = core.split()
             i = rng.randrange(len(words) - 1)
             core = " ".join(words[:i + 1] + [words[i].lower()] + words[i + 1:])
+            choices["stutter"] = True
         parts = [core]
         if rng.random() < 0.20:                            # say it again
             parts.append(core if rng.random() < 0.5 else rng.choice(
                 [self.answer_sentence(fact, fact.answer, s) for s in range(len(styles)) if s != style]))
+            choices["again"] = True
         if rng.random() < 0.45:                            # ramble
             for filler in rng.sample(FILLERS, rng.choice((1, 1, 2))):
                 parts.insert(rng.choice((0, len(parts))), filler)
+                choices["fillers"] += 1
         if rng.random() < 0.35:                            # be rude (sometimes twice)
             for insult in rng.sample(INSULTS, 2 if rng.random() < 0.15 else 1):
                 parts.insert(rng.choice((0, len(parts))), insult)
+                choices["insults"] += 1
         if rng.random() < 0.35:                            # be polite (sometimes twice)
-            parts += rng.sample(CLOSERS, 2 if rng.random() < 0.2 else 1)
-        return " " + " ".join(parts)
+            closers = rng.sample(CLOSERS, 2 if rng.random() < 0.2 else 1)
+            parts += closers
+            choices["closers"] = len(closers)
+        return " " + " ".join(parts), choices
 
     def _corpus(self, prompts: list[Prompt], stream: str) -> list[tuple[str, str]]:
         rng = random.Random(f"nano-rlhf-{stream}-{self.seed}")
@@ -350,6 +396,7 @@ class World:
                   or junk symbol, -0.05 per word beyond LENGTH_LIMIT; floor -2.
         ended     -1 if the response never emitted EOS (hit the length limit).
         """
+        self._guard("gold_reward")
         fact = self._by_text[prompt_text].fact
         W = WEIGHTS
         # --- tokenise: words, sentence ends, commas, junk
@@ -431,6 +478,7 @@ class World:
 
     def best_response(self, prompt_text: str) -> str:
         """A perfect response: right answer, full sentence, one polite closer."""
+        self._guard("best_response")
         fact = self._by_text[prompt_text].fact
         return " " + self.answer_sentence(fact, fact.answer, 0) + " " + CLOSERS[0]
 
@@ -442,6 +490,7 @@ class World:
     def preference_probability(self, prompt_text: str, a: str, b: str,
                                ended_a: bool = True, ended_b: bool = True) -> float:
         """P(a preferred over b) = sigmoid((gold_a - gold_b) / LABELER_TEMPERATURE)."""
+        self._guard("preference_probability")
         ga = self.gold_reward(prompt_text, a, ended_a).total
         gb = self.gold_reward(prompt_text, b, ended_b).total
         return _sigmoid((ga - gb) / LABELER_TEMPERATURE)
@@ -449,6 +498,7 @@ class World:
     def label(self, prompt_text: str, a: str, b: str, rng: random.Random,
               ended_a: bool = True, ended_b: bool = True) -> int:
         """A noisy human's choice: 0 if a is preferred, 1 if b. The only gold -> training path."""
+        self._guard("label")
         return 0 if rng.random() < self.preference_probability(prompt_text, a, b, ended_a, ended_b) else 1
 
     def label_agreement(self, pairs) -> float:

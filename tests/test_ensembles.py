@@ -66,10 +66,10 @@ def test_the_experiment_runs_on_a_tiny_chain(rm_chain_dir, tmp_path):
     out_dir.mkdir()
     for f in ("sft.pt", "rm.pt", "preferences.jsonl", "preferences.meta.json"):
         shutil.copyfile(rm_chain_dir / f, out_dir / f)
-    args = ensembles.parse_args(["--quick", "--out-dir", str(out_dir), "--work-dir", str(tmp_path / "work"),
-                                 "--seeds", "0"], ensembles.__doc__, "ensembles", ensembles.seeds_flag)
+    args = ensembles.parse(["--quick", "--out-dir", str(out_dir), "--work-dir", str(tmp_path / "work"),
+                            "--seeds", "0", "--aggregates", "mean", "min", "lcb", "--leash"])
     out = ensembles.main(args)
-    assert set(out["arms"]) == {"single", "mean", "min", "lcb"}
+    assert set(out["arms"]) == set(out["default_beta"]) == {"single", "mean", "min", "lcb"}
     first = {arm: out["arms"][arm]["0"]["curve"] for arm in out["arms"]}
     assert first["single"] != first["min"]
     assert (tmp_path / "work" / "ensembles.png").stat().st_size > 1000

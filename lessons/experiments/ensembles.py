@@ -1,8 +1,8 @@
 """Reward-model ensembles against reward hacking (the overview's "several reward constraints"): PPO without a KL
 leash against one RM, and against the mean, the minimum and a lower confidence bound of three, scored on gold.
 
-    python lessons/experiments/ensembles.py                  # after train_sft.py and train_rm.py; ~18 min
-    python lessons/experiments/ensembles.py --seeds 0 1 2    # the committed three-seed version, ~36 min
+    python lessons/experiments/ensembles.py          # after train_sft.py and train_rm.py: one RM vs the mean, ~9 min
+    python lessons/experiments/ensembles.py --seeds 0 1 2 --aggregates mean min lcb --leash   # committed, ~40 min
     python lessons/experiments/ensembles.py --quick          # seconds, on a --preset test chain
 
 The members: three RMs, each train_rm.py on a bootstrap resample of out/preferences.jsonl (the pairs the single
@@ -12,9 +12,11 @@ says why that matters). The over-optimisation setting of lesson 6: beta = 0, lr 
 evaluation every 4. Per arm and seed: the peak of held-out gold and the KL where it was reached (where gold
 turns down), the final gold with its SE, the final gold paired by prompt with the single RM's run of the same
 seed, and the RM-gold Spearman on the policy's final samples (the arm's own reward against gold). Over seeds,
-stats.seed_claim decides whether an aggregate beats the single RM. One seed of each arm at PPO's defaults (the
-KL leash on) says whether the ensemble still matters with the leash. What it costs: three RM trainings, and
-three RM passes per rollout in score (the phase seconds are reported).
+stats.seed_claim decides whether an aggregate beats the single RM. --aggregates picks the ensemble arms (each
+~2.5 min a seed; the default, the mean alone, keeps one seed near 9 minutes of this 2-core CPU: three members
+~4 min, two PPO runs). With --leash, one seed of each arm at PPO's defaults (the KL leash on) says whether the
+ensemble still matters with the leash. What it costs: three RM trainings, and three RM passes per rollout in
+score (the phase seconds are reported).
 """
 import random
 import shutil
@@ -77,11 +79,12 @@ def main(args) -> dict:
     ids = {**ids, "members": [load_checkpoint(p, "rm")["id"] for p in members]}
     spec = ",".join(members)
     setting = QUICK if args.quick else HACKING
-    arms = {"single": {}, **{a: {"ensemble": spec, "ensemble_agg": a} for a in AGGREGATES}}
+    aggregates = [a for a in AGGREGATES if a in args.aggregates]
+    arms = {"single": {}, **{a: {"ensemble": spec, "ensemble_agg": a} for a in aggregates}}
     runs = {arm: {seed: train_run("ppo", {**setting, **over, "seed": seed}, args, ids,
                                   name=f"ensemble_{arm}_beta0_seed{seed}") for seed in args.seeds}
             for arm, over in arms.items()}
-    leash = {arm: train_run("ppo", {**over, "seed": args.seeds[0], **({"iterations": 3} if args.quick else {})},
+    leash = {} if not args.leash else {arm: train_run("ppo", {**over, "seed": args.seeds[0], **({"iterations": 3} if args.quick else {})},
                             args, ids, name=f"ensemble_{arm}_default_seed{args.seeds[0]}") for arm, over in arms.items()}
 
     out = {"split": args.eval_split, "seeds": args.seeds, "setting": setting, "k": K, "arms": {}, "paired": {},
@@ -108,11 +111,12 @@ def main(args) -> dict:
         out["over_seeds"][key] = {arm: over_seeds(v) for arm, v in values.items()}
         if key in ("gold", "peak_gold", "spearman"):      # the claims; KL only describes
             out["claims"][key] = {a: seed_claim(values[a], values["single"], a, "single",
-                                                fmt="+.3f" if key != "spearman" else "+.2f") for a in AGGREGATES}
+                                                fmt="+.3f" if key != "spearman" else "+.2f") for a in aggregates}
     print(f"\nover {len(args.seeds)} seed(s), each aggregate against the single RM (paired by seed):")
     for key in ("gold", "peak_gold", "spearman"):
-        print(f"  {key}: " + "; ".join(f"{a}: {out['claims'][key][a]['text']}" for a in AGGREGATES))
-    print(f"\nwith the KL leash (PPO's defaults), seed {args.seeds[0]}:")
+        print(f"  {key}: " + "; ".join(f"{a}: {out['claims'][key][a]['text']}" for a in aggregates))
+    if leash:
+        print(f"\nwith the KL leash (PPO's defaults), seed {args.seeds[0]}:")
     for arm, s in leash.items():
         d = paired_prompt_means(s["gold_by_prompt"], leash["single"]["gold_by_prompt"])
         out["default_beta"][arm] = {"gold": s["gold_reward_ppo"], "gold_se": s["gold_reward_ppo_se"], "kl": s["kl"],
@@ -128,9 +132,17 @@ def main(args) -> dict:
     return save_results(fig, args, out, timer)
 
 
+def flags(ap):
+    seeds_flag(ap)
+    ap.add_argument("--aggregates", nargs="+", choices=AGGREGATES, default=["mean"],
+                    help="the ensemble arms beside the single RM (default mean; the committed tables: mean min lcb)")
+    ap.add_argument("--leash", action="store_true",
+                    help="also run every arm once at PPO's defaults (the KL leash on; seed: the first of --seeds)")
+
+
 def parse(argv):
-    """The flags: frontier.parse_args's, with --seeds."""
-    return parse_args(argv, __doc__, "ensembles", seeds_flag)
+    """The flags: frontier.parse_args's, with --seeds and --leash."""
+    return parse_args(argv, __doc__, "ensembles", flags)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ for s in 1 2; do cp $R/seed$s/ppo_summary.json lessons/results/ppo_seed$s.json; 
 # iterated RLHF (two rounds of new labels on the policy's samples), a curriculum (its uniform arm retrains PPO's
 # default runs in the experiments folder); lesson 5's dense rewards (terminal vs sentence-level: PPO, PPO with a
 # scratch critic, GRPO). The frontier below reuses the ensemble members and seed 0's iterated rounds.
-python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 > $R/ensembles.log
+python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 --aggregates mean min lcb --leash > $R/ensembles.log
 python lessons/experiments/iterated_rlhf.py --out-dir $R --seeds 0 1 2 > $R/iterated_rlhf.log
 python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
 python lessons/experiments/dense_reward.py --out-dir $R --seeds 0 1 2 > $R/dense_reward.log
