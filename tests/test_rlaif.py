@@ -88,7 +88,6 @@ def test_writer_says_yes_by_hand():
     assert not constitution.writer_says_yes("concise", {**choices, "stutter": True})
 
 
-@pytest.mark.exercise("ai_preference")
 def test_ai_preference_on_fixed_logits():
     """By hand: z(a) - z(b) = (2, -1, 0, ...) with weights (0.5, 1, 0, ...) -> sigmoid(0) = 0.5; with (1, 0, ...)
     -> sigmoid(2); and swapping a and b gives 1 - P."""
