@@ -32,15 +32,15 @@ import numpy as np
 import torch
 
 from nano_rlhf import distributed, resume
-from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
+from nano_rlhf.checkpoint import build_critic, build_policy, build_value_model, load_sft_and_rm, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, device_problem, field,
                               make_optimizer, parse_config, run_cli, set_lr, setup_run)
 from nano_rlhf.curriculum import curriculum_pool, easiest_first
 from nano_rlhf.data import left_pad
 from nano_rlhf.ensemble import AGGREGATES, IDENTITY, load_ensemble, paths_problem
 from nano_rlhf.evaluate import kl_per_token
-from nano_rlhf.model import (GPTConfig, ValueModel, entropy_from_logits, generate, last_token_values,
-                             response_logits, response_values, token_logprobs)
+from nano_rlhf.model import (entropy_from_logits, generate, last_token_values, response_logits, response_values,
+                             token_logprobs)
 from nano_rlhf.ppo_report import PPOReporter
 from nano_rlhf.shaping import prefix_potentials, shaping_rewards
 from nano_rlhf.world import LABELER_TEMPERATURE, World
@@ -370,13 +370,7 @@ def main(cfg: Config) -> dict:
     policy = build_policy(sft, device)                # trained
     ref = build_policy(sft, device).eval()            # frozen pi_SFT
     rm = build_value_model(rm_ckpt, device).eval()    # frozen reward model
-    if cfg.critic_init == "rm":                       # critic = RM with its normalisation folded into the head
-        critic = build_value_model(rm_ckpt, device)
-        critic.head.fold_affine(norm["gain"], norm["bias"])
-    elif cfg.critic_init == "sft":
-        critic = build_value_model(sft, device)
-    else:
-        critic = ValueModel(GPTConfig(**sft["model_config"])).to(device)
+    critic = build_critic(cfg.critic_init, sft, rm_ckpt, device)   # trained; by default the RM (checkpoint.py)
     for m in (policy, ref, rm.gpt, critic.gpt):
         m.set_dropout(0.0)                            # dropout off: it would make log-probs and ratios noisy
     for m in (ref, rm):

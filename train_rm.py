@@ -20,8 +20,6 @@ Simplifications: the labeler judges each of the K(K-1)/2 pairs independently, wh
 the K = 4..9 responses at once (a ranking implies all its pairs, consistently).
 """
 import nano_rlhf  # noqa: F401  (first: a Ctrl-C while torch imports is one line, see its docstring)
-import json
-import os
 import random
 import sys
 from collections import deque
@@ -37,7 +35,7 @@ from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_fini
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
 from nano_rlhf.evaluate import Sample, ai_label_agreement, correlations, sample_policy, score_samples
-from nano_rlhf.files import MetricsLog, atomic_write, write_json
+from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.constitution import PRINCIPLES
 from nano_rlhf.judge import MAX_FIT_PAIRS, AILabeler, fit_weights, fraction_labeler
 from nano_rlhf.model import last_token_values
@@ -75,8 +73,8 @@ class Config:
                                   "SFT model judging by its constitution, nano_rlhf/judge.py)", choices=["human", "ai"])
     label_fraction: float = field(1.0, "share of the training prompts whose pairs the simulated human labels (the "
                                        "rest: --rest)", gt=0, le=1)
-    rest: str = field("drop", "the pairs the human leaves (--label-fraction below 1): drop (written to "
-                              "unlabelled.jsonl) or ai (the judge labels them)", choices=["drop", "ai"])
+    rest: str = field("drop", "the pairs the human leaves (--label-fraction below 1): drop them, or ai (the judge "
+                              "labels them)", choices=["drop", "ai"])
     judge_fit: int = field(0, "human-labelled pairs (extra prompts, in the label budget) on which to fit the "
                               "judge's weights by logistic regression; 0: equal weights", ge=0, le=MAX_FIT_PAIRS)
     # optimisation
@@ -122,8 +120,7 @@ PRESETS = {
 }
 # the files a run writes into --out-dir (checked before any work: none may be a folder)
 OUTPUTS = ("rm.pt", "rm_summary.json", "rm_metrics.jsonl", "rm_metrics.partial.jsonl", "rm_curves.png",
-           "preferences.jsonl", "preferences.meta.json", "rm_state.pt",
-           "unlabelled.jsonl")
+           "preferences.jsonl", "preferences.meta.json", "rm_state.pt")
 
 
 # [lesson:bt_loss]
@@ -249,13 +246,6 @@ def labeler_name(cfg, judge) -> str:
         return f"{human} on a share {cfg.label_fraction:g} of the prompts, " + (f"{ai} on the rest" if judge else
                                                                                   "the rest unlabelled")
     return human
-
-
-def write_unlabelled(path: str, groups, tok):
-    """The prompts the human did not label, each with its distinct responses: {"prompt", "responses"} lines."""
-    with atomic_write(path) as f:
-        for prompt, ids, _ in groups:
-            f.write(json.dumps({"prompt": prompt, "responses": [tok.decode(r) for r in ids]}) + "\n")
 
 
 def encode_group(tok, prompt: str, texts: list[str], comparisons):
@@ -390,17 +380,12 @@ def main(cfg: Config) -> dict:
         sampled, data_stats = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts],
                                                  cfg.n_prompts, cfg.k, cfg.temperature, max_new, device, autocast,
                                                  cfg.seed, labeler)
-        unlabelled = [g for g in sampled if g[2] is None]            # --label-fraction with --rest drop
-        train_groups += [g for g in sampled if g[2] is not None]
+        train_groups += [g for g in sampled if g[2] is not None]    # --rest drop leaves None: dropped
         ai_pairs = sum(distributed.gather(judge.pairs)) if judge else 0      # torchrun: every rank's
         data_stats["labels"] = {"human": sum(len(g[2]) for g in train_groups) - ai_pairs, "ai": ai_pairs,
-                                "unlabelled_prompts": len(unlabelled)}
+                                "unlabelled_prompts": sum(g[2] is None for g in sampled)}
         if judge:
             data_stats["labels"]["ai_seconds_per_1000"] = 1000 * judge.seconds / max(1, judge.pairs)
-        if unlabelled:                     # for semi-supervised labels (lessons/experiments/rlaif.py)
-            write_unlabelled(f"{cfg.out_dir}/unlabelled.jsonl", unlabelled, tok)
-        elif distributed.is_main() and os.path.isfile(f"{cfg.out_dir}/unlabelled.jsonl"):
-            os.remove(f"{cfg.out_dir}/unlabelled.jsonl")      # an earlier run's: it no longer matches these pairs
     phases.lap("data: sample and label train pairs")
     world.unseal()                          # the held-out pairs: labelled by the human, for the report
     # held-out: ONE pair per sampled prompt; pairs of one prompt share it, so SEs are by prompt (nano_rlhf/stats.py)

@@ -200,5 +200,19 @@ def build_value_model(ckpt: dict, device) -> ValueModel:
     return vm.to(device)
 
 
+def build_critic(init: str, sft: dict, rm_ckpt: dict, device) -> ValueModel:
+    """PPO's critic (--critic-init): "rm", the reward model with its normalisation folded into the head, so V starts
+    on the scale of the rewards it predicts (InstructGPT, Ouyang et al. 2022, starts the value function from the
+    RM); "sft", the SFT trunk with a fresh
+    head; "scratch", a fresh model of the same shape."""
+    if init == "rm":
+        critic = build_value_model(rm_ckpt, device)
+        critic.head.fold_affine(rm_ckpt["reward_norm"]["gain"], rm_ckpt["reward_norm"]["bias"])
+        return critic
+    if init == "sft":
+        return build_value_model(sft, device)
+    return ValueModel(GPTConfig(**sft["model_config"])).to(device)
+
+
 def load_tokenizer(ckpt: dict) -> Tokenizer:
     return Tokenizer.from_state_dict(ckpt["tokenizer"])
