@@ -307,6 +307,7 @@ def main(cfg: Config) -> dict:
         start, extra = resume.restore(cfg, "dpo", {"policy": policy}, {"policy": opt}, None, None, metrics)
         for k in keys:
             recent[k].extend(extra["recent"][k])
+    world.seal()                # gold-free until the report: DPO learns from the pairs alone (nano_rlhf/world.py)
     for epoch, batches in enumerate(epochs):
         for j in batches:
             if step < start:                          # done before the interruption (the batches are drawn up front)
@@ -351,6 +352,7 @@ def main(cfg: Config) -> dict:
                     resume.save_state(cfg, "dpo", step + 1, {"policy": policy}, {"policy": opt}, None, None, metrics,
                                       recent={k: list(v) for k, v in recent.items()})
             step += 1
+    world.unseal()
     check_finite_weights(policy, "DPO policy", step - 1)
     policy.eval()
     train_seconds = timer()

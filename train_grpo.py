@@ -405,12 +405,14 @@ def main(cfg: Config) -> dict:
         start, extra = resume.restore(cfg, "grpo", {"policy": policy}, {"policy": opt}, rng, gen, reporter.metrics)
         passes = {int(k): v for k, v in extra["passes"].items()}
 
+    world.seal()            # gold-free from here on: only the reports may read gold (nano_rlhf/world.py)
     for it in range(start, cfg.iterations + 1):
         if ((it % cfg.eval_interval == 0 or it == cfg.iterations) and not (cfg.resume and it == start)
                 and distributed.is_main()):                # torchrun: rank 0 alone evaluates
             reporter.evaluate(policy, it)
-            passes[it] = pass_report(policy, tok, world, sum_eval, cfg, max_new,
-                                     eval_seed(cfg.eval_split, cfg.seed + 40_000 + it), device, autocast)
+            with world.reporting():
+                passes[it] = pass_report(policy, tok, world, sum_eval, cfg, max_new,
+                                         eval_seed(cfg.eval_split, cfg.seed + 40_000 + it), device, autocast)
             reporter.metrics.log("pass", iteration=it, **passes[it])
             if it < cfg.iterations:                   # what --resume needs to continue from here
                 resume.save_state(cfg, "grpo", it, {"policy": policy}, {"policy": opt}, rng, gen, reporter.metrics,
@@ -446,7 +448,9 @@ def main(cfg: Config) -> dict:
         kl, kl_k3 = rollout_kl(exp)
 
         # gold of the training rollouts: printed for the student, never used by the algorithm
-        golds = [world.gold_reward(p, y, ended=bool(e)).total for p, y, e in zip(texts, responses, exp.ended.tolist())]
+        with world.reporting():
+            golds = [world.gold_reward(p, y, ended=bool(e)).total
+                     for p, y, e in zip(texts, responses, exp.ended.tolist())]
         on_sums = [float(v) for v, p in zip((verified * exp.ended).tolist(), texts) if is_sum(p)]
         # the line is the global rollout's: every rank's share of it, gathered (torchrun; one process: its own)
         parts = distributed.gather((rewards.tolist(), exp.scores.tolist(), exp.mask.sum(1).tolist(), golds, on_sums,
@@ -467,6 +471,7 @@ def main(cfg: Config) -> dict:
               f"{row['clipfrac']:.3f} | loss {row['loss']:+.4f} | len {row['length']:4.1f} | pass "
               f"{row['pass_rate']:.2f} | t {t_rollout:.2f}/{t_score:.2f}/{t_update:.2f}s")
         phases.lap("logging")
+    world.unseal()
 
     # ------------------------------------------------------------------------------------------------------------
     # Save: the final checkpoint is the one reported (no gold-based selection)

@@ -32,12 +32,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = ["attention", "sft_loss", "bt_loss", "kl_penalty", "gae", "policy_loss", "value_loss", "dpo_loss",
-         "group_advantages", "loss_weights", "shaping", "aggregate"]
+         "group_advantages", "loss_weights", "shaping", "aggregate", "ai_preference"]
 LESSONS = {"attention": "lessons/02-model.md", "sft_loss": "lessons/03-sft.md", "bt_loss": "lessons/04-reward-model.md",
            "kl_penalty": "lessons/05-ppo.md", "gae": "lessons/05-ppo.md", "policy_loss": "lessons/05-ppo.md",
            "value_loss": "lessons/05-ppo.md", "dpo_loss": "lessons/07-rlhf-at-scale.md",
            "group_advantages": "lessons/09-critic-free.md", "loss_weights": "lessons/09-critic-free.md",
-           "shaping": "lessons/05-ppo.md", "aggregate": "lessons/06-reward-hacking.md"}
+           "shaping": "lessons/05-ppo.md", "aggregate": "lessons/06-reward-hacking.md",
+           "ai_preference": "lessons/08-future.md"}
 MANIFEST = "STUDENT_COPY"
 # (spelled in two halves so that this file itself never contains what a remaining stub contains)
 STUB = 'raise NotImplementedError(' + '"Exercise {number}: {name} — see {lesson}")'

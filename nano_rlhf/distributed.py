@@ -62,11 +62,20 @@ def init(device: torch.device) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    atexit.register(dist.destroy_process_group)
+    atexit.register(_leave)
     _device = device
     if not is_main():
         sys.stdout = open(os.devnull, "w")
     return device
+
+
+def _leave():
+    """At exit: wait for every rank, then tear the group down together. A rank that destroys its gloo group while
+    another still holds its connections (rank 0 reporting, the others done) can abort in C++ ("terminate called
+    without an active exception", seen in CI-like runs); a crashed rank never gets here, torchrun stops the rest."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def derive_seed(*parts) -> int:

@@ -208,13 +208,16 @@ def policy_report(policy, ref, rm, reward_norm: dict, tok: Tokenizer, world: Wor
 
 
 def ai_label_agreement(world, judge, pairs) -> dict:
-    """For the report (gold allowed): the AI labeler's (nano_rlhf/judge.py) labels of human-labelled (prompt, chosen, rejected) pairs, their
-    agreement with the human's labels and with the noiseless gold order (gold ties left out), SEs by prompt, and
-    the same per kind."""
+    """For the report (gold allowed): the AI labeler's (nano_rlhf/judge.py) labels of human-labelled (prompt,
+    chosen, rejected) pairs, their agreement with the human's labels and with the noiseless gold order (gold ties
+    left out), SEs by prompt; the same per kind; and per gold component c, on the pairs whose gold differs in c
+    alone, agreement with the sign of that difference (where the judge is right and where it is blind)."""
     prompts = [p for p, _, _ in pairs]
     z_c, z_r = judge.logits(prompts, [c for _, c, _ in pairs]), judge.logits(prompts, [r for _, _, r in pairs])
-    with_human = (ai_preference(z_c, z_r, judge.weights) >= 0.5).numpy().astype(float)
-    gold = np.array([[world.gold_reward(p, t).total for t in (c, r)] for p, c, r in pairs])
+    first = (ai_preference(z_c, z_r, judge.weights) >= 0.5).numpy()      # the judge prefers the human's choice
+    with_human = first.astype(float)
+    scores = [[world.gold_reward(p, t) for t in (c, r)] for p, c, r in pairs]
+    gold = np.array([[s.total for s in row] for row in scores])
     with_gold = np.where(gold[:, 0] != gold[:, 1], with_human == (gold[:, 0] > gold[:, 1]), np.nan)
     kinds, prompts = np.array([world.fact_of(p).kind for p in prompts]), np.array(prompts)
     out = {}
@@ -224,4 +227,13 @@ def ai_label_agreement(world, judge, pairs) -> dict:
         vh, seh = clustered_mean_se(with_human[rows], list(prompts[rows]))
         vg, seg = clustered_mean_se(with_gold[strict], list(prompts[strict]))
         out[name] = {"vs_human": vh, "vs_human_se": seh, "vs_gold": vg, "vs_gold_se": seg, "n": int(rows.sum())}
-    return {**out.pop("all"), "by_kind": out}
+    names = list(scores[0][0].components) if scores else []
+    diff = np.array([[a.components[c] - b.components[c] for c in names] for a, b in scores]).reshape(-1, len(names))
+    by_component = {}
+    for j, c in enumerate(names):
+        alone = (np.abs(diff[:, j]) > 1e-9) & (np.abs(np.delete(diff, j, axis=1)) <= 1e-9).all(axis=1)
+        if alone.any():
+            agree = (first[alone] == (diff[alone, j] > 0)).astype(float)
+            m, se = clustered_mean_se(agree, list(prompts[alone]))
+            by_component[c] = {"vs_gold": m, "vs_gold_se": se, "n": int(alone.sum())}
+    return {**out.pop("all"), "by_kind": out, "by_component": by_component}

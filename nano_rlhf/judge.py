@@ -65,7 +65,9 @@ def ai_preference(z_a, z_b, weights):
     """P(a preferred to b) under the judge.  z_a, z_b (N, C) yes-vs-no logits per principle, weights (C,) -> (N,)
 
     A Bradley-Terry comparison of the weighted logits: the difference of scores, through a sigmoid."""
+    # BEGIN SOLUTION
     return torch.sigmoid((z_a - z_b) @ weights)
+    # END SOLUTION
 # [/lesson:ai_preference]
 
 

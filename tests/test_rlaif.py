@@ -88,6 +88,7 @@ def test_writer_says_yes_by_hand():
     assert not constitution.writer_says_yes("concise", {**choices, "stutter": True})
 
 
+@pytest.mark.exercise("ai_preference")
 def test_ai_preference_on_fixed_logits():
     """By hand: z(a) - z(b) = (2, -1, 0, ...) with weights (0.5, 1, 0, ...) -> sigmoid(0) = 0.5; with (1, 0, ...)
     -> sigmoid(2); and swapping a and b gives 1 - P."""
@@ -175,6 +176,52 @@ def test_the_ai_labeler_and_the_fraction(chain_dir):
     assert calls == humans and all((g is None) == (h == [(1, 0)]) for g, h in zip(got, got2))
 
 
+class ShorterJudge:
+    """A stub judge for the agreement report: one logit, minus the word count (it prefers the shorter reply)."""
+    weights = torch.ones(1)
+
+    def logits(self, prompts, texts):
+        return torch.tensor([[-float(len(t.split()))] for t in texts])
+
+
+@pytest.mark.exercise("ai_preference")
+def test_agreement_per_gold_component_matches_a_slow_loop():
+    """ai_label_agreement's per-component rows, against a loop over the pairs: the pairs whose gold components
+    differ in exactly one, and whether the judge picked the reply that component prefers. With a judge that
+    prefers the shorter reply: an added insult or filler it catches (1.0), a missing closer it gets wrong (0.0)."""
+    from nano_rlhf.evaluate import ai_label_agreement
+    w = World(0)
+    pairs = []
+    for i, prompt in enumerate(p.text for p in w.split("test")[:40]):
+        best = w.best_response(prompt)
+        plain = best[:-len(CLOSERS[0])].rstrip()
+        pairs += [(prompt, best, f" {INSULTS[i % 6]}{best}"), (prompt, f"{plain} {FILLERS[i % 6]}", best),
+                  (prompt, best, plain)]
+    got = ai_label_agreement(w, ShorterJudge(), pairs)["by_component"]
+    expect = {}
+    for prompt, a, b in pairs:
+        ga, gb = w.gold_reward(prompt, a).components, w.gold_reward(prompt, b).components
+        differ = [c for c in ga if ga[c] != gb[c]]
+        if len(differ) == 1:
+            judge_picks_a = len(a.split()) <= len(b.split())
+            expect.setdefault(differ[0], []).append(judge_picks_a == (ga[differ[0]] > gb[differ[0]]))
+    assert set(got) == set(expect) and {"harmless", "helpful"} <= set(got)
+    for c, hits in expect.items():
+        assert got[c]["n"] == len(hits) and got[c]["vs_gold"] == pytest.approx(sum(hits) / len(hits)), c
+    assert got["harmless"]["vs_gold"] == 1.0 and got["helpful"]["vs_gold"] == 0.0
+
+
+def test_pseudo_labels_by_hand():
+    """Confident pairs get the teacher's label (1: a chosen, 0: b chosen); the rest stay unlabelled (-1)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "lessons" / "experiments"))
+    import numpy as np
+    import rlaif
+    p = np.array([0.95, 0.5, 0.05, 0.7, 0.3, 0.8])
+    assert rlaif.pseudo_label(p, 0.8).tolist() == [1, -1, 0, -1, -1, 1]
+    assert rlaif.pseudo_label(p, 0.5).tolist() == [1, 1, 0, 1, 0, 1]      # 0.5 itself: a's (as AILabeler's ties)
+
+
 def test_the_seal():
     """Sealed, every gold-only method raises; reporting() opens it and closes it again; unseal restores."""
     w = World(0)
@@ -216,27 +263,71 @@ def test_no_judge_without_its_lessons(chain_dir, tmp_path):
         train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(tmp_path), labeler="ai"))
 
 
-@pytest.mark.requires_solutions
-def test_the_ai_chain_runs_sealed(tmp_path, monkeypatch):
-    """The whole --preset test chain on AI labels: SFT with principle checks, train_rm.py --labeler ai, PPO. Gold
-    is sealed in every gold-free part (SFT's training, the RM's labelling and training, PPO's loop), so a call of
-    gold_reward, label or fact_of there would raise; the seals are counted, so removing one fails here too."""
-    import json
+@pytest.fixture(scope="module")
+def ai_chain(tmp_path_factory, request):
+    """The whole --preset test chain on AI labels: SFT with principle checks, train_rm.py --labeler ai, PPO, DPO and
+    the critic-free trainer on its labels, then an RM on half human, half AI labels; every World.seal call counted."""
+    import train_dpo
+    import train_grpo
     import train_ppo
     import train_rm
     import train_sft
+    from conftest import skip_unless_solved
     from nano_rlhf.common import with_preset
-    seals, seal = [], World.seal
-    monkeypatch.setattr(World, "seal", lambda self, on=True: seals.append(on) or seal(self, on))
-    out = str(tmp_path)
-    train_sft.main(with_preset(train_sft.Config, train_sft.PRESETS, "test", out_dir=out, principle_checks=200))
-    rm = train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=out, labeler="ai"))
+    skip_unless_solved(request)
+    seals, seal, patch = [], World.seal, pytest.MonkeyPatch()
+    patch.setattr(World, "seal", lambda self, on=True: seals.append(on) or seal(self, on))
+    out = tmp_path_factory.mktemp("ai_chain")
+    try:
+        train_sft.main(with_preset(train_sft.Config, train_sft.PRESETS, "test", out_dir=str(out), principle_checks=200))
+        rm = train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(out), labeler="ai"))
+        meta = (out / "preferences.meta.json").read_text()
+        train_ppo.main(with_preset(train_ppo.Config, train_ppo.PRESETS, "test", out_dir=str(out)))
+        train_dpo.main(with_preset(train_dpo.Config, train_dpo.PRESETS, "test", out_dir=str(out)))
+        train_grpo.main(with_preset(train_grpo.Config, train_grpo.PRESETS, "test", out_dir=str(out)))
+        sealed = list(seals)
+        mixed = train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(out),
+                                          label_fraction=0.5, rest="ai", judge_fit=200))
+    finally:
+        patch.undo()
+    return {"dir": out, "sealed": sealed, "seals": seals, "rm": rm, "mixed": mixed, "meta": meta}
+
+
+@pytest.mark.requires_solutions
+def test_the_ai_chain_runs_sealed(ai_chain):
+    """Gold is sealed in every gold-free part of the AI chain (SFT's training, the RM's labelling and training,
+    PPO's, DPO's and GRPO's loops), so a call of gold_reward, label or fact_of there would raise; the seals are counted, so removing
+    one fails here too."""
+    import json
+    rm, mixed = ai_chain["rm"], ai_chain["mixed"]
     assert rm["labels"]["human"] == 0 and rm["labels"]["ai"] == rm["n_pairs"] > 0
     assert 0 <= rm["ai_labels"]["vs_human"] <= 1 and set(rm["ai_labels"]["by_kind"]) == {"colour", "sound", "sum"}
-    meta = json.loads((tmp_path / "preferences.meta.json").read_text())
+    assert rm["labels"]["ai_seconds_per_1000"] > 0 and "by_component" in rm["ai_labels"]
+    meta = json.loads(ai_chain["meta"])
     assert meta["labeler"].startswith("AI judge")
-    train_ppo.main(with_preset(train_ppo.Config, train_ppo.PRESETS, "test", out_dir=out))
-    assert seals == [True, True, True, True]       # SFT, RM labelling (AI), RM training, PPO
-    mixed = train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=out, label_fraction=0.5,
-                                      rest="ai", judge_fit=200))
-    assert mixed["labels"]["human"] > 0 and mixed["labels"]["ai"] > 0 and seals[-2:] == [False, True]
+    assert ai_chain["sealed"] == [True] * 6     # SFT, RM labelling (AI), RM training, PPO, DPO, GRPO
+    assert mixed["labels"]["human"] > 0 and mixed["labels"]["ai"] > 0 and ai_chain["seals"][-2:] == [False, True]
+
+
+@pytest.mark.requires_solutions
+def test_the_experiment_runs_on_a_tiny_chain(ai_chain, tmp_path):
+    """rlaif.py --quick on the AI chain's judge: every arm at both label fractions, the threshold chosen on dev,
+    PPO on five RMs, the table's numbers and the figure. The pseudo arm keeps exactly the human-only arm's human
+    labels and adds the teacher's confident ones."""
+    import shutil
+    import sys
+    sys.path.insert(0, str(ROOT / "lessons" / "experiments"))
+    import rlaif
+    (tmp_path / "chain").mkdir()
+    shutil.copyfile(ai_chain["dir"] / "sft.pt", tmp_path / "chain" / "sft.pt")
+    out = rlaif.main(rlaif.parse(["--quick", "--out-dir", str(tmp_path / "chain"), "--work-dir", str(tmp_path / "w")]))
+    assert not (tmp_path / "w" / "sft_principles").exists()             # --out-dir's judge was used
+    assert set(out["rm"]) == {"human", "pseudo", "ai"} and set(out["rm"]["human"]) == {"50", "100"}
+    assert out["threshold"] in rlaif.THRESHOLDS and set(out["ppo"]) == {
+        "human_50", "ai_50", "pseudo_50", "human_100", "ai_only"}
+    pseudo, human = out["pseudo"]["50"]["0"], out["rm"]["human"]["50"]["0"]
+    assert pseudo["human_pairs"] == human["n_pairs"] == human["human_labels"] > 0
+    assert out["rm"]["pseudo"]["50"]["0"]["n_pairs"] == pseudo["human_pairs"] + pseudo["pseudo_pairs"]
+    assert out["rm_ai_only"]["0"]["human_labels"] == 0 and set(out["probes"]) == {
+        "insult", "misspelt_insult", "filler", "wrong_answer", "garbled", "no_closer"}
+    assert (tmp_path / "w" / "rlaif.png").stat().st_size > 1000

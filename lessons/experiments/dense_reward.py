@@ -2,7 +2,7 @@
 sentence-level rewards, for PPO with its default critic, PPO with a critic from scratch, and the critic-free
 trainer, scored on gold.
 
-    python lessons/experiments/dense_reward.py                  # after train_sft.py and train_rm.py; ~9 min
+    python lessons/experiments/dense_reward.py                  # after train_sft.py and train_rm.py; ~5.5 min
     python lessons/experiments/dense_reward.py --seeds 0 1 2    # the committed three-seed version, ~27 min
     python lessons/experiments/dense_reward.py --quick          # seconds, on a --preset test chain
 

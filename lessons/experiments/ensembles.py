@@ -1,7 +1,7 @@
 """Reward-model ensembles against reward hacking (the overview's "several reward constraints"): PPO without a KL
 leash against one RM, and against the mean, the minimum and a lower confidence bound of three, scored on gold.
 
-    python lessons/experiments/ensembles.py          # after train_sft.py and train_rm.py: one RM vs the mean, ~9 min
+    python lessons/experiments/ensembles.py          # after train_sft.py and train_rm.py: one RM vs the mean, ~5 min
     python lessons/experiments/ensembles.py --seeds 0 1 2 --aggregates mean min lcb --leash   # committed, ~40 min
     python lessons/experiments/ensembles.py --quick          # seconds, on a --preset test chain
 
@@ -13,8 +13,8 @@ evaluation every 4. Per arm and seed: the peak of held-out gold and the KL where
 turns down), the final gold with its SE, the final gold paired by prompt with the single RM's run of the same
 seed, and the RM-gold Spearman on the policy's final samples (the arm's own reward against gold). Over seeds,
 stats.seed_claim decides whether an aggregate beats the single RM. --aggregates picks the ensemble arms (each
-~2.5 min a seed; the default, the mean alone, keeps one seed near 9 minutes of this 2-core CPU: three members
-~4 min, two PPO runs). With --leash, one seed of each arm at PPO's defaults (the KL leash on) says whether the
+~1.5 min a seed; the default, the mean alone, keeps one seed near 5 minutes of a quiet 2-core CPU: three members
+~3 min, two PPO runs). With --leash, one seed of each arm at PPO's defaults (the KL leash on) says whether the
 ensemble still matters with the leash. What it costs: three RM trainings, and three RM passes per rollout in
 score (the phase seconds are reported).
 """

@@ -2,7 +2,7 @@
 comparisons of the over-optimised policy's own samples, retrain the RM on old + new pairs, restart PPO from SFT,
 and score every round on gold.
 
-    python lessons/experiments/iterated_rlhf.py                  # after train_sft.py and train_rm.py; ~9 min
+    python lessons/experiments/iterated_rlhf.py                  # after train_sft.py and train_rm.py; ~6.5 min
     python lessons/experiments/iterated_rlhf.py --seeds 0 1 2    # the committed three-seed version, ~27 min
     python lessons/experiments/iterated_rlhf.py --quick          # seconds, on a --preset test chain
 

@@ -25,6 +25,10 @@ python lessons/experiments/ensembles.py --out-dir $R --seeds 0 1 2 --aggregates 
 python lessons/experiments/iterated_rlhf.py --out-dir $R --seeds 0 1 2 > $R/iterated_rlhf.log
 python lessons/experiments/curriculum.py --out-dir $R --seeds 0 1 2 > $R/curriculum.log
 python lessons/experiments/dense_reward.py --out-dir $R --seeds 0 1 2 > $R/dense_reward.log
+# lesson 8's AI feedback and semi-supervised labels: the judge is an SFT model trained with principle checks
+# (trained in the experiments folder when $R/sft.pt has none), every RM arm at four label fractions, PPO on five
+python lessons/experiments/rlaif.py --out-dir $R --seeds 0 1 2 > $R/rlaif.log
+cp $R/experiments/sft_principles/sft_summary.json lessons/results/sft_principles.json
 # the frontier (and the over-optimisation fits, which reuse its runs): beta grids judged on dev, reported on test
 python lessons/experiments/frontier.py --out-dir $R --eval-split dev --png lessons/experiments/frontier_dev.png > $R/frontier_dev.log
 python lessons/experiments/frontier.py --out-dir $R > $R/frontier.log
