@@ -64,6 +64,8 @@ def numbers(row, keys) -> bool:
 
 
 def usable_summary(stage: str, s) -> bool:
+    if stage == "rm":                             # a reward model's report (rlaif.py trains many)
+        return numbers(s, ("skill_vs_ceiling", "skill_se"))
     if not numbers(s, ("kl", f"gold_reward_{stage}", f"gold_reward_{stage}_se", f"rm_reward_{stage}")):
         return False
     h = s.get("history")

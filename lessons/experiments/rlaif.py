@@ -25,7 +25,6 @@ stats.seed_claim decides whether an arm beats another. The labels' cost: seconds
 and for the simulated human (a function here, so its seconds say nothing of a person's time and pay).
 """
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -106,37 +105,12 @@ def judge_sft(args) -> Path:
     return d
 
 
-def rm_stamp(overrides: dict, args, sft_dir: Path, split: str) -> dict:
-    return {"sft": load_checkpoint(str(sft_dir / "sft.pt"), "sft")["id"], "preset": preset(args),
-            "overrides": overrides, "split": split}
-
-
-def reusable(d: Path, stamp: dict) -> dict | None:
-    """The summary of an RM run in d made with these settings, or None (missing, damaged, other settings)."""
-    summary = read_json(d / "rm_summary.json")
-    if read_json(d / "experiment.json") == stamp and (d / "rm.pt").is_file() and isinstance(summary, dict) \
-            and isinstance(summary.get("skill_vs_ceiling"), float):
-        print(f"[{d.name}] reusing {d / 'rm_summary.json'}")
-        return summary
-    return None
-
-
-def rm_run(name: str, overrides: dict, args, sft_dir: Path, split: str = "") -> tuple[dict, Path]:
-    """train_rm.py with these flags in <work-dir>/<split>/<name> (or its summary reused) -> summary, folder."""
-    split = split or args.eval_split
-    d, stamp = Path(args.work_dir, split, name), rm_stamp(overrides, args, sft_dir, split)
-    if summary := reusable(d, stamp):
-        return summary, d
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sft_dir / "sft.pt", d / "sft.pt")
-    print(f"[{name}] training: python train_rm.py --preset {preset(args)} --out-dir {d} --eval-split {split} "
-          + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()))
-    t = Timer()
-    summary = train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, preset(args), out_dir=str(d),
-                                        threads=args.threads, eval_split=split, **overrides))
-    write_json(str(d / "experiment.json"), stamp)
-    print(f"[{name}] done in {t():.0f}s")
-    return summary, d
+def rm_run(name: str, overrides: dict, args, sft_dir: Path) -> tuple[dict, Path]:
+    """train_rm.py with these flags in <work-dir>/<split>/<name> on the judge's SFT model (frontier.train_run: an
+    identical earlier run's summary is reused) -> summary, folder."""
+    ids = {"sft": load_checkpoint(str(sft_dir / "sft.pt"), "sft")["id"]}
+    summary = train_run("rm", overrides, args, ids, name=name, source=str(sft_dir))
+    return summary, Path(args.work_dir, args.eval_split, name)
 
 
 class Chain:
@@ -324,20 +298,13 @@ def main(args) -> dict:
         share = {"label_fraction": f, "epochs": round(chain.rm_cfg.epochs / f)} if f < 1 else {}
         return rm_run(f"rm_human_f{f:g}_seed{s}", {"seed": s, **share}, args, sft_dir)
 
-    def pseudo(f, s, t):
-        name, teacher = f"rm_pseudo_f{f:g}_t{t:g}_seed{s}", human(f, s)[1]
+    def pseudo(f, s, t):     # the teacher's confident labels of the open pairs, then the student on both
+        teacher = human(f, s)[1]
         data = Path(args.work_dir, args.eval_split, f"pseudo_f{f:g}_t{t:g}_seed{s}.jsonl")
-        overrides = {"data": str(data), "seed": s}
-        d = Path(args.work_dir, args.eval_split, name)
-        if (summary := reusable(d, rm_stamp(overrides, args, sft_dir, args.eval_split))) and \
-                (stats := read_json(d / "pseudo.json")):
-            return summary, d, stats
         if (f, s) not in groups_of:
             groups_of[f, s] = chain.fraction_groups(f, s)
-        stats = pseudo_file(chain, groups_of[f, s], teacher, t, data)
-        summary, d = rm_run(name, overrides, args, sft_dir)
-        write_json(str(d / "pseudo.json"), stats)
-        return summary, d, stats
+        stats = pseudo_file(chain, groups_of[f, s], teacher, t, data)    # the same file each time: a rerun reuses
+        return (*rm_run(f"rm_pseudo_f{f:g}_t{t:g}_seed{s}", {"data": str(data), "seed": s}, args, sft_dir), stats)
 
     # the pseudo-label threshold, chosen on dev at F = 0.1 (first seed): the student RM's dev skill
     dev_groups = chain.sample([p.text for p in chain.world.split("dev")], chain.rm_cfg.n_val_pairs, 2,
