@@ -33,7 +33,8 @@ from nano_rlhf import distributed, resume
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
-from nano_rlhf.data import load_preference_jsonl, read_preference_meta, right_pad, write_preferences
+from nano_rlhf.data import (fit_groups, group_pairs, load_preference_jsonl, pairs_of, read_preference_meta, right_pad,
+                            write_preferences)
 from nano_rlhf.evaluate import Sample, ai_label_agreement, correlations, sample_policy, score_samples
 from nano_rlhf.files import MetricsLog, write_json
 from nano_rlhf.constitution import PRINCIPLES
@@ -246,48 +247,6 @@ def labeler_name(cfg, judge) -> str:
         return f"{human} on a share {cfg.label_fraction:g} of the prompts, " + (f"{ai} on the rest" if judge else
                                                                                   "the rest unlabelled")
     return human
-
-
-def encode_group(tok, prompt: str, texts: list[str], comparisons):
-    """A group of response texts (a user's file, a probe's pairs) -> the (prompt, ids, comparisons) groups hold."""
-    return prompt, [tok.encode(t) + [tok.eos_id] for t in texts], comparisons
-
-
-def group_pairs(tok, pairs):
-    """(prompt, chosen, rejected) text triples (a --data file) -> groups: a pair joins the group before it when it
-    has the same prompt and shares a response with it, so the k(k-1)/2 comparisons of k samples, written together
-    in preferences.jsonl, become one group again, each response scored once (InstructGPT's trick, as for sampled
-    pairs); other pairs start a group of their own."""
-    groups = []
-    for p, c, r in pairs:
-        if not groups or groups[-1][0] != p or (c not in groups[-1][1] and r not in groups[-1][1]):
-            groups.append((p, [], []))
-        _, texts, comparisons = groups[-1]
-        for t in (c, r):
-            if t not in texts:
-                texts.append(t)
-        comparisons.append((texts.index(c), texts.index(r)))
-    return [encode_group(tok, p, texts, comparisons) for p, texts, comparisons in groups]
-
-
-def fit_groups(tok, groups, block_size: int):
-    """Leave out the responses whose prompt + response (EOS included) is longer than the model's block, with their
-    comparisons (a user's long pairs) -> groups, n dropped."""
-    out, dropped = [], 0
-    for prompt, responses, comparisons in groups:
-        n_p = len(tok.encode(prompt))
-        fits = [n_p + len(ids) <= block_size for ids in responses]
-        index = {old: new for new, old in enumerate(i for i, f in enumerate(fits) if f)}   # the responses kept
-        kept = [(index[c], index[r]) for c, r in comparisons if fits[c] and fits[r]]
-        dropped += len(comparisons) - len(kept)
-        if kept:
-            out.append((prompt, [ids for ids, f in zip(responses, fits) if f], kept))
-    return out, dropped
-
-
-def pairs_of(groups, tok):
-    """Flatten groups to (prompt, chosen, rejected) text triples (the preferences.jsonl format)."""
-    return [(p, tok.decode(rs[c]), tok.decode(rs[r])) for p, rs, comps in groups for c, r in comps]
 
 
 @torch.no_grad()

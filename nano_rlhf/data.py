@@ -1,4 +1,5 @@
-"""From strings to token tensors (SFT examples with a loss mask, padded batches), and reading user JSONL files."""
+"""From strings to token tensors (SFT examples with a loss mask, padded batches, the RM's comparison groups), and
+reading user JSONL files."""
 import hashlib
 import json
 import os
@@ -98,6 +99,52 @@ class DataError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------- user data files
+# Comparison groups, the reward model's data: (prompt, [response token ids, EOS included], [(chosen index,
+# rejected index), ...]); every response of a group is scored once for all its comparisons (train_rm.py).
+
+
+def encode_group(tok, prompt: str, texts: list[str], comparisons):
+    """A group of response texts (a user's file, a probe's pairs) -> the (prompt, ids, comparisons) groups hold."""
+    return prompt, [tok.encode(t) + [tok.eos_id] for t in texts], comparisons
+
+
+def group_pairs(tok, pairs):
+    """(prompt, chosen, rejected) text triples (a --data file) -> groups: a pair joins the group before it when it
+    has the same prompt and shares a response with it, so the k(k-1)/2 comparisons of k samples, written together
+    in preferences.jsonl, become one group again, each response scored once (InstructGPT's trick, as for sampled
+    pairs); other pairs start a group of their own."""
+    groups = []
+    for p, c, r in pairs:
+        if not groups or groups[-1][0] != p or (c not in groups[-1][1] and r not in groups[-1][1]):
+            groups.append((p, [], []))
+        _, texts, comparisons = groups[-1]
+        for t in (c, r):
+            if t not in texts:
+                texts.append(t)
+        comparisons.append((texts.index(c), texts.index(r)))
+    return [encode_group(tok, p, texts, comparisons) for p, texts, comparisons in groups]
+
+
+def fit_groups(tok, groups, block_size: int):
+    """Leave out the responses whose prompt + response (EOS included) is longer than the model's block, with their
+    comparisons (a user's long pairs) -> groups, n dropped."""
+    out, dropped = [], 0
+    for prompt, responses, comparisons in groups:
+        n_p = len(tok.encode(prompt))
+        fits = [n_p + len(ids) <= block_size for ids in responses]
+        index = {old: new for new, old in enumerate(i for i, f in enumerate(fits) if f)}   # the responses kept
+        kept = [(index[c], index[r]) for c, r in comparisons if fits[c] and fits[r]]
+        dropped += len(comparisons) - len(kept)
+        if kept:
+            out.append((prompt, [ids for ids, f in zip(responses, fits) if f], kept))
+    return out, dropped
+
+
+def pairs_of(groups, tok):
+    """Flatten groups to (prompt, chosen, rejected) text triples (the preferences.jsonl format)."""
+    return [(p, tok.decode(rs[c]), tok.decode(rs[r])) for p, rs, comps in groups for c, r in comps]
+
+
 def _read_jsonl(path, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Rows of JSON objects with string values for `keys`. Legitimate variations are read (a UTF-8 byte-order
     mark, CRLF line ends, blank lines, extra keys); anything else is a DataError naming the file and line."""

@@ -1,8 +1,11 @@
 """The commands the docs show (README.md, lessons/*.md) still work: a flag renamed in the code, or a command changed
 in the docs, fails here. Training, experiment and benchmark commands are parsed by their own parsers (never run);
-the chat commands of the two READMEs and `coursework list` run for real, on the --preset test chain."""
+the chat commands of the two READMEs and `coursework list` run for real, on the --preset test chain. The scripts that
+re-measure the committed numbers (lessons/results/*.sh) run with a stand-in `python` that records each command,
+and every recorded command is parsed the same way."""
 import importlib
 import importlib.util
+import json
 import re
 import shlex
 import subprocess
@@ -76,6 +79,70 @@ def parses(parse, argv, what, capsys):
         pytest.fail(f"{what} does not parse (exit code {e.code}): {capsys.readouterr().err.strip()}")
 
 
+def parse_only(name, argv, what, here, monkeypatch, capsys):
+    """A training script's, a bench script's or an experiment's command: parsed by its own parser, never run."""
+    if name in TRAINING:
+        from nano_rlhf.common import parse_config
+        module = importlib.import_module(TRAINING[name])
+        parses(lambda a: parse_config(module.Config, module.PRESETS, a), local_paths(argv, here), what, capsys)
+    elif name.startswith("bench/"):
+        spec = importlib.util.spec_from_file_location("bench_" + Path(name).stem, ROOT / name)
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        parses(m.parse_args, local_paths(argv, here), what, capsys)
+    elif name.startswith("lessons/experiments/"):
+        monkeypatch.syspath_prepend(str(ROOT / "lessons" / "experiments"))    # they import each other so
+        stem = Path(name).stem
+        m = importlib.import_module(stem)
+        shared = stem in ("frontier", "overoptimisation")          # both parse with frontier.parse_args
+        parse = (getattr(m, "parse", None)                          # frontier's parser with --seeds
+                 or ((lambda a: m.parse_args(a, m.__doc__, stem)) if shared else m.parse_args))
+        parses(parse, local_paths(argv, here), what, capsys)
+    elif name.startswith("lessons/results/") and name.endswith(".py"):
+        assert not argv, f"{what}: {name} takes no arguments"
+    else:
+        pytest.fail(f"{what}: no check for this command yet; add one to tests/test_docs_commands.py")
+
+
+SCRIPTS = sorted(p.name for p in (ROOT / "lessons" / "results").glob("*.sh") if p.name != "ppo_run.sh")
+
+
+def script_commands(script: str, tmp_path: Path) -> list[list[str]]:
+    """The python commands a lessons/results/ script would run, with its loops, functions and variables expanded by
+    bash itself: the script runs in a copy of the folder with `python` and `cp` replaced by stand-ins (python
+    records its arguments; cp does nothing), so nothing is trained, read or written outside tmp_path."""
+    work, bin_dir, log = tmp_path / "repo", tmp_path / "bin", tmp_path / "commands.jsonl"
+    (work / "lessons" / "results").mkdir(parents=True)
+    for sh in (ROOT / "lessons" / "results").glob("*.sh"):
+        (work / "lessons" / "results" / sh.name).write_text(sh.read_text())
+    for d in ("lessons/experiments", "lessons/figures", "runs/results"):   # runs/results: after reproduce.sh
+        (work / d).mkdir(parents=True, exist_ok=True)
+    bin_dir.mkdir()
+    record = "import json, os, sys; open(os.environ['COMMANDS'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')"
+    (bin_dir / "python").write_text(f"#!/bin/sh\nexec {sys.executable} -c \"{record}\" \"$@\"\n")
+    (bin_dir / "cp").write_text("#!/bin/sh\nexit 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "COMMANDS": str(log), "HOME": str(tmp_path)}
+    r = subprocess.run(["bash", str(work / "lessons" / "results" / script)], cwd=work, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, f"lessons/results/{script} does not run with stand-ins: {r.stderr[-2000:]}"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_results_scripts_commands_parse(script, tmp_path, monkeypatch, capsys):
+    """Every python command of the scripts that re-measure the committed numbers (lessons/results/*.sh) parses: a
+    flag renamed in the code fails here, not an hour into reproduce.sh."""
+    commands = [c for c in script_commands(script, tmp_path) if c[:1] != ["-c"]]   # `python -c` is not ours
+    assert commands, f"lessons/results/{script} runs no python command"
+    monkeypatch.chdir(tmp_path / "repo")
+    for argv in commands:
+        name, rest = (argv[1], argv[2:]) if argv[0] == "-m" else (argv[0], argv[1:])
+        parse_only(name, rest, f"`python {' '.join(argv)}` (in lessons/results/{script})", tmp_path / "repo",
+                   monkeypatch, capsys)
+
+
 def test_the_docs_show_commands():
     names = {target(c)[0] for c in COMMANDS}
     assert {"train_sft.py", "train_rm.py", "train_ppo.py", "nano_rlhf.chat", "nano_rlhf.coursework"} <= names, names
@@ -87,23 +154,8 @@ def test_documented_command(cmd, request, tmp_path, monkeypatch, capsys):
     what = f"`{' '.join(cmd)}` (in {', '.join(COMMANDS[cmd])})"
     assert cmd[1] == "-m" or (ROOT / name).is_file(), f"{what}: there is no {name}"
     monkeypatch.chdir(tmp_path)               # out/ and every other relative path: under tmp_path
-    if name in TRAINING:
-        from nano_rlhf.common import parse_config
-        module = importlib.import_module(TRAINING[name])
-        parses(lambda a: parse_config(module.Config, module.PRESETS, a), local_paths(argv, tmp_path), what, capsys)
-    elif name.startswith("bench/"):
-        spec = importlib.util.spec_from_file_location("bench_" + Path(name).stem, ROOT / name)
-        m = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(m)
-        parses(m.parse_args, local_paths(argv, tmp_path), what, capsys)
-    elif name.startswith("lessons/experiments/"):
-        monkeypatch.syspath_prepend(str(ROOT / "lessons" / "experiments"))    # they import each other so
-        stem = Path(name).stem
-        m = importlib.import_module(stem)
-        shared = stem in ("frontier", "overoptimisation")          # both parse with frontier.parse_args
-        parse = (getattr(m, "parse", None)                          # frontier's parser with --seeds
-                 or ((lambda a: m.parse_args(a, m.__doc__, stem)) if shared else m.parse_args))
-        parses(parse, local_paths(argv, tmp_path), what, capsys)
+    if name in TRAINING or name.startswith(("bench/", "lessons/experiments/")):
+        parse_only(name, argv, what, tmp_path, monkeypatch, capsys)
     elif name == "nano_rlhf.coursework" and argv[:1] == ["list"]:
         r = subprocess.run([sys.executable, *cmd[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and "attention" in r.stdout, f"{what}: {r.stderr}"

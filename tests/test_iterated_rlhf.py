@@ -42,7 +42,7 @@ def test_probe_counts_who_prefers_the_policy_by_hand(monkeypatch):
     # the RM prefers the policy where (chosen is the policy and rc > rr) or (chosen is SFT and rr > rc):
     # pair 0 yes (policy chosen, 2 > 1), pair 1 yes (SFT chosen, 3 > 1), pair 2 no (-1 < 0), pair 3 no
     monkeypatch.setattr(iterated_rlhf.train_rm, "comparison_scores", lambda *a, **k: (rc, rr))
-    monkeypatch.setattr(iterated_rlhf.train_rm, "pairs_of", lambda g, tok: [(p, "c", "r") for p, _, _ in g])
+    monkeypatch.setattr(iterated_rlhf, "pairs_of", lambda g, tok: [(p, "c", "r") for p, _, _ in g])
     monkeypatch.setattr(iterated_rlhf.train_rm, "held_out_metrics", lambda *a, **k: {"val_accuracy": 0.5})
     out = iterated_rlhf.probe_report(None, None, None, groups, "cpu", None)
     assert out["rm_prefers_policy"] == 0.5 and out["labeler_prefers_policy"] == 0.5 and out["n_pairs"] == 4

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRINCIPLE_CHECKS = (0, 1280, 2560)   # lessons/results/principle_checks_dev.sh
+CHECKS = ((2560, 0), (2560, 1280), (2560, 2560), (1280, 1280))   # (fact, principle): principle_checks_dev.sh
+RLAIF_RM_TABLE = [   # RM skill by label budget and arm, over seeds: lesson 8 and README quote it
+    '| 5% | {rlaif.over_seeds.rm.human.5.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.5.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.5.skill.se:.2f} | {rlaif.over_seeds.rm.ai.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.5.skill.se:.2f} | {rlaif.over_seeds.rm.human.5.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.5.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.5.spearman.mean:.2f} |',
+    '| 10% | {rlaif.over_seeds.rm.human.10.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.10.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.10.skill.se:.2f} | {rlaif.over_seeds.rm.ai.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.10.skill.se:.2f} | {rlaif.over_seeds.rm.human.10.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.10.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.10.spearman.mean:.2f} |',
+    '| 25% | {rlaif.over_seeds.rm.human.25.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.25.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.25.skill.se:.2f} | {rlaif.over_seeds.rm.ai.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.25.skill.se:.2f} | {rlaif.over_seeds.rm.human.25.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.25.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.25.spearman.mean:.2f} |',
+    '| 100% | {rlaif.over_seeds.rm.human.100.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.100.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.100.skill.se:.2f} | — | — | {rlaif.over_seeds.rm.human.100.spearman.mean:.2f} |',
+    '| 0% (the judge labels every pair) | 0 | — | — | {rlaif.over_seeds.rm.ai_only.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai_only.skill.se:.2f} | {rlaif.over_seeds.rm.ai_only.spearman.mean:.2f} |',
+]
 SOURCES = {   # name: (summary file, the split its numbers are on)
     "sft": ("lessons/results/sft.json", "test"), "rm": ("lessons/results/rm.json", "test"),
     "ppo": ("lessons/results/ppo.json", "test"), "ppo1": ("lessons/results/ppo_seed1.json", "test"),
@@ -43,9 +50,9 @@ SOURCES = {   # name: (summary file, the split its numbers are on)
     "dense": ("lessons/experiments/dense_reward.json", "test"),   # lesson 5's dense rewards, three seeds
     "rlaif": ("lessons/experiments/rlaif.json", "test"),   # lesson 8's AI feedback and semi-supervised labels
     "sftp": ("lessons/results/sft_principles.json", "test"),   # SFT with the judge's principle checks (lesson 8)
-    # lesson 8's choice (dev): SFT with 0, 1280 or 2560 principle checks and its human-label RM, seeds 0-2
-    **{f"pc{n}s{s}{stage}": (f"lessons/results/principle_checks_dev/pc{n}_seed{s}_{stage}.json", "dev")
-       for n in PRINCIPLE_CHECKS for s in range(3) for stage in ("sft", "rm")},
+    # lesson 8's choice (dev): SFT with (fact, principle) checks and its human-label RM, seeds 0-2
+    **{f"fc{f}pc{n}s{s}{stage}": (f"lessons/results/principle_checks_dev/fc{f}_pc{n}_seed{s}_{stage}.json", "dev")
+       for f, n in CHECKS for s in range(3) for stage in ("sft", "rm")},
     "cf_default": ("lessons/results/critic_free/default.json", "test"),
     "vb": ("lessons/results/critic_free/verifier_beta0.json", "test"),   # lesson 9's experiment 4
 }
@@ -101,11 +108,7 @@ LESSON_8_RLAIF = [   # lessons/08-future.md's RLAIF and costly-data tables (less
         '| a wrong answer instead of the right one | yes | {rlaif.probes.wrong_answer.prefers_clean:.2f} ± {rlaif.probes.wrong_answer.se:.2f} |',
         '| a garbled sentence added ("is yellow The banana.") | never | {rlaif.probes.garbled.prefers_clean:.2f} ± {rlaif.probes.garbled.se:.2f} |',
         '| the closer dropped | yes | {rlaif.probes.no_closer.prefers_clean:.2f} ± {rlaif.probes.no_closer.se:.2f} |',
-        '| 5% | {rlaif.over_seeds.rm.human.5.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.5.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.5.skill.se:.2f} | {rlaif.over_seeds.rm.ai.5.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.5.skill.se:.2f} | {rlaif.over_seeds.rm.human.5.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.5.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.5.spearman.mean:.2f} |',
-        '| 10% | {rlaif.over_seeds.rm.human.10.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.10.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.10.skill.se:.2f} | {rlaif.over_seeds.rm.ai.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.10.skill.se:.2f} | {rlaif.over_seeds.rm.human.10.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.10.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.10.spearman.mean:.2f} |',
-        '| 25% | {rlaif.over_seeds.rm.human.25.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.25.skill.se:.2f} | {rlaif.over_seeds.rm.pseudo.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.25.skill.se:.2f} | {rlaif.over_seeds.rm.ai.25.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.25.skill.se:.2f} | {rlaif.over_seeds.rm.human.25.spearman.mean:.2f} / {rlaif.over_seeds.rm.pseudo.25.spearman.mean:.2f} / {rlaif.over_seeds.rm.ai.25.spearman.mean:.2f} |',
-        '| 100% | {rlaif.over_seeds.rm.human.100.human_labels.mean:,.0f} | {rlaif.over_seeds.rm.human.100.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.100.skill.se:.2f} | — | — | {rlaif.over_seeds.rm.human.100.spearman.mean:.2f} |',
-        '| 0% (the judge labels every pair) | 0 | — | — | {rlaif.over_seeds.rm.ai_only.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai_only.skill.se:.2f} | {rlaif.over_seeds.rm.ai_only.spearman.mean:.2f} |',
+        *RLAIF_RM_TABLE,
         '| the simulated human, every pair | {rlaif.over_seeds.ppo.human_100.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.human_100.gold.se:.2f} | {rlaif.over_seeds.ppo.human_100.gain_fraction.mean:.0%} | {rlaif.over_seeds.ppo.human_100.kl.mean:.2f} | {rlaif.over_seeds.ppo.human_100.win_rate.mean:.2f} | {rlaif.over_seeds.ppo.human_100.components.honest:+.2f} | {rlaif.over_seeds.ppo.human_100.components.harmless:+.2f} | {rlaif.over_seeds.ppo.human_100.components.helpful:+.2f} | {rlaif.over_seeds.ppo.human_100.components.concise:+.2f} |',
         '| the judge, every pair (no human label) | {rlaif.over_seeds.ppo.ai_only.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.ai_only.gold.se:.2f} | {rlaif.over_seeds.ppo.ai_only.gain_fraction.mean:.0%} | {rlaif.over_seeds.ppo.ai_only.kl.mean:.2f} | {rlaif.over_seeds.ppo.ai_only.win_rate.mean:.2f} | {rlaif.over_seeds.ppo.ai_only.components.honest:+.2f} | {rlaif.over_seeds.ppo.ai_only.components.harmless:+.2f} | {rlaif.over_seeds.ppo.ai_only.components.helpful:+.2f} | {rlaif.over_seeds.ppo.ai_only.components.concise:+.2f} |',
         '| the human on 10% of the prompts | {rlaif.over_seeds.ppo.human_10.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.human_10.gold.se:.2f} | {rlaif.over_seeds.ppo.human_10.gain_fraction.mean:.0%} | {rlaif.over_seeds.ppo.human_10.kl.mean:.2f} | {rlaif.over_seeds.ppo.human_10.win_rate.mean:.2f} | {rlaif.over_seeds.ppo.human_10.components.honest:+.2f} | {rlaif.over_seeds.ppo.human_10.components.harmless:+.2f} | {rlaif.over_seeds.ppo.human_10.components.helpful:+.2f} | {rlaif.over_seeds.ppo.human_10.components.concise:+.2f} |',
@@ -140,7 +143,8 @@ CLAIMS = {
         "against the terminal score: {dense.claims.grpo.40.text:} at iteration 40, over three seeds, a weak bar it explains.",
     ],
     "README.md": [
-        "**AI feedback** (`python train_sft.py --principle-checks 2560 --out-dir out_ai`, then `python train_rm.py --labeler ai --out-dir out_ai` and `python train_ppo.py --out-dir out_ai`; lesson 8): the SFT model, taught yes/no checks of whole replies whose answers come from the corpus generator's own choices (never from gold), labels its own samples by a written constitution (is it right, honest, an answer, polite, kind, short?), at {rlaif.label_seconds_per_1000.ai.0:.1f} s per 1,000 pairs; the three scripts take {sftp.wall_seconds:.0f} s, {rlaif.rm_ai_only.0.wall_seconds:.0f} s and {rlaif.ppo.ai_only.0.wall_seconds:.0f} s (seed 0), against 117 s, 67 s and 94 s on human labels (the table above). On the held-out test pairs it agrees with the gold order {rlaif.judge.equal.vs_gold:.3f} ± {rlaif.judge.equal.vs_gold_se:.3f} of the time, against the simulated human's {rlaif.judge.human_vs_gold:.3f} ± {rlaif.judge.human_vs_gold_se:.3f}; it reads insults and closers well and facts poorly (on pairs that differ in one gold component alone: harmless {rlaif.judge.equal.by_component.harmless.vs_gold:.2f}, helpful {rlaif.judge.equal.by_component.helpful.vs_gold:.2f}, honest {rlaif.judge.equal.by_component.honest.vs_gold:.2f}). PPO on its RM reaches gold {rlaif.over_seeds.ppo.ai_only.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.ai_only.gold.se:.2f} over 3 seeds ({rlaif.over_seeds.ppo.ai_only.gain_fraction.mean:.0%} of the SFT-to-best gap) at KL {rlaif.over_seeds.ppo.ai_only.kl.mean:.2f}, against {rlaif.over_seeds.ppo.human_100.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.human_100.gold.se:.2f} ({rlaif.over_seeds.ppo.human_100.gain_fraction.mean:.0%}) at KL {rlaif.over_seeds.ppo.human_100.kl.mean:.2f} on the same chain's human labels: {rlaif.claims.ppo.ai_only_vs_human_100.text:}; what it gains least is `honest` ({rlaif.over_seeds.ppo.ai_only.components.honest:+.2f} against {rlaif.over_seeds.ppo.human_100.components.honest:+.2f}). With the human's labels on 10% of the prompts, RM skill is {rlaif.over_seeds.rm.human.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.10.skill.se:.2f}, {rlaif.over_seeds.rm.pseudo.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.10.skill.se:.2f} with pseudo-labels from that RM on the rest, {rlaif.over_seeds.rm.ai.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.10.skill.se:.2f} with the judge's labels on the rest (all of them: {rlaif.over_seeds.rm.human.100.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.100.skill.se:.2f}); PPO's gold on them: {rlaif.claims.ppo.ai_10_vs_human_10.text:}, {rlaif.claims.ppo.pseudo_10_vs_human_10.text:}. The table over four label budgets and its figure are in lesson 8 (`python lessons/experiments/rlaif.py --seeds 0 1 2`, 84 minutes on 2 cores).",
+        *RLAIF_RM_TABLE,
+        "**AI feedback** (`python train_sft.py --principle-checks 2560 --out-dir out_ai`, then `python train_rm.py --labeler ai --out-dir out_ai` and `python train_ppo.py --out-dir out_ai`; lesson 8): the SFT model, taught yes/no checks of whole replies whose answers come from the corpus generator's own choices (never from gold), labels its own samples by a written constitution (is it right, honest, an answer, polite, kind, short?), at {rlaif.label_seconds_per_1000.ai.0:.1f} s per 1,000 pairs; the three scripts take {sftp.wall_seconds:.0f} s, {rlaif.rm_ai_only.0.wall_seconds:.0f} s and {rlaif.ppo.ai_only.0.wall_seconds:.0f} s (seed 0), against 117 s, 67 s and 94 s on human labels (the table above). On the held-out test pairs it agrees with the gold order {rlaif.judge.equal.vs_gold:.3f} ± {rlaif.judge.equal.vs_gold_se:.3f} of the time, against the simulated human's {rlaif.judge.human_vs_gold:.3f} ± {rlaif.judge.human_vs_gold_se:.3f}; it reads insults and closers well and facts poorly (on pairs that differ in one gold component alone: harmless {rlaif.judge.equal.by_component.harmless.vs_gold:.2f}, helpful {rlaif.judge.equal.by_component.helpful.vs_gold:.2f}, honest {rlaif.judge.equal.by_component.honest.vs_gold:.2f}). PPO on its RM reaches gold {rlaif.over_seeds.ppo.ai_only.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.ai_only.gold.se:.2f} over 3 seeds ({rlaif.over_seeds.ppo.ai_only.gain_fraction.mean:.0%} of the SFT-to-best gap) at KL {rlaif.over_seeds.ppo.ai_only.kl.mean:.2f}, against {rlaif.over_seeds.ppo.human_100.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.human_100.gold.se:.2f} ({rlaif.over_seeds.ppo.human_100.gain_fraction.mean:.0%}) at KL {rlaif.over_seeds.ppo.human_100.kl.mean:.2f} on the same chain's human labels: {rlaif.claims.ppo.ai_only_vs_human_100.text:}; what it gains least is `honest` ({rlaif.over_seeds.ppo.ai_only.components.honest:+.2f} against {rlaif.over_seeds.ppo.human_100.components.honest:+.2f}). With the human's labels on 10% of the prompts, RM skill is {rlaif.over_seeds.rm.human.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.10.skill.se:.2f}, {rlaif.over_seeds.rm.pseudo.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.pseudo.10.skill.se:.2f} with pseudo-labels from that RM on the rest, {rlaif.over_seeds.rm.ai.10.skill.mean:.2f} ± {rlaif.over_seeds.rm.ai.10.skill.se:.2f} with the judge's labels on the rest (all of them: {rlaif.over_seeds.rm.human.100.skill.mean:.2f} ± {rlaif.over_seeds.rm.human.100.skill.se:.2f}); PPO's gold on them: {rlaif.claims.ppo.ai_10_vs_human_10.text:}, {rlaif.claims.ppo.pseudo_10_vs_human_10.text:}. The table over four label budgets and its figure are below and in lesson 8 (`python lessons/experiments/rlaif.py --seeds 0 1 2`, 84 minutes on 2 cores).",
         '| Costly data | synthetic (AI) feedback + semi-supervised RL | a simulated labeler and what its noise costs (lesson 4); the SFT model as an AI labeler by a written constitution (`train_rm.py --labeler ai`): PPO gold {rlaif.over_seeds.ppo.ai_only.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.ai_only.gold.se:.2f} against {rlaif.over_seeds.ppo.human_100.gold.mean:+.2f} ± {rlaif.over_seeds.ppo.human_100.gold.se:.2f} on human labels, {rlaif.claims.ppo.ai_only_vs_human_100.text:}; with human labels on 10% of the prompts (`python lessons/experiments/rlaif.py --seeds 0 1 2`), AI labels for the rest: {rlaif.claims.ppo.ai_10_vs_human_10.text:}; pseudo-labels: {rlaif.claims.ppo.pseudo_10_vs_human_10.text:} (lesson 8) |',
         "| Sparse reward | dense rewards (score the output in pieces) | per-token KL reward, critic + GAE spread the one RM score (lesson 5); without the critic's per-token credit (`python train_grpo.py`, lesson 9): {cf.over_seeds.claim.diff:+.2f} ± {cf.over_seeds.claim.se:.2f} gold against PPO over 3 seeds, short of the 0.10 goal; sentence-level rewards from the RM (`python lessons/experiments/dense_reward.py --seeds 0 1 2`, gold at iteration 40, dense − terminal): PPO, {dense.claims.ppo.40.text:}; critic-free, {dense.claims.grpo.40.text:}, a hint only (three seeds, twelve comparisons, and a chain trained on another machine gave the opposite sign; lesson 5) |",
         "| Reward hacking | several reward constraints + adversarial training | the KL leash: without it and at 10× the step size gold falls to {hack.gold_reward_ppo:+.2f} at KL {hack.kl:.0f} while the RM climbs to {hack.rm_reward_ppo:+.2f} (default: {ppo.gold_reward_ppo:+.2f}; lesson 6); a verifier instead of the RM is exact on the sums and blind to the rest (`harmless` on them {cf.verifier.verifier.sums_components_sft.harmless:+.2f} → {cf.verifier.verifier.sums_components.harmless:+.2f}, with the RM {cf.verifier.rm.sums_components.harmless:+.2f}; lesson 9); with the leash off (β = 0, lr 3e-4, 40 iterations), final gold against one RM's {ens.over_seeds.gold.single.mean:+.2f} ± {ens.over_seeds.gold.single.se:.2f}: the mean of 3 RMs (`python lessons/experiments/ensembles.py --seeds 0 1 2 --aggregates mean min lcb --leash`), {ens.claims.gold.mean.text:}; two rounds of new labels on the policy's samples (`python lessons/experiments/iterated_rlhf.py --seeds 0 1 2`), {iter.claims.gold.2.text:} (lesson 6) |",
@@ -464,34 +468,39 @@ def sft_bar_held(sft: dict) -> bool:
 
 
 def test_lesson_8_quotes_the_principle_checks_choice(results):
-    """Lesson 8's dev table (SFT gold, the SFT bar, RM skill and Spearman per seed, for 0, 1280 and 2560 principle
-    checks), its paired claims over seeds and the component means, computed here from the 18 committed summaries."""
+    """Lesson 8's dev table (SFT gold, the SFT bar, RM skill and Spearman per seed, for each mix of fact and
+    principle checks), its paired claims over seeds and the component means, computed here from the 24 committed
+    summaries."""
     from nano_rlhf.stats import seed_claim
-    runs = {n: [(results[f"pc{n}s{s}sft"], results[f"pc{n}s{s}rm"]) for s in range(3)] for n in PRINCIPLE_CHECKS}
+    runs = {c: [(results[f"fc{c[0]}pc{c[1]}s{s}sft"], results[f"fc{c[0]}pc{c[1]}s{s}rm"]) for s in range(3)]
+            for c in CHECKS}
+    default, full, half = (2560, 0), (2560, 2560), (1280, 1280)
 
-    def cells(n, fmt, get):
-        return " / ".join(format(get(sft, rm), fmt) for sft, rm in runs[n])
+    def cells(c, fmt, get):
+        return " / ".join(format(get(sft, rm), fmt) for sft, rm in runs[c])
     want = []
-    for n, name in zip(PRINCIPLE_CHECKS, ("0 (the default)", "1,280", "2,560")):
-        held = sum(sft_bar_held(sft) for sft, _ in runs[n])
-        want.append(f"| {name} | {cells(n, '+.2f', lambda s, r: s['gold_reward'])} | {held} of 3 | "
-                    f"{cells(n, '.3f', lambda s, r: r['skill_vs_ceiling'])} | "
-                    f"{cells(n, '.2f', lambda s, r: r['gold_correlation']['spearman'])} |")
-    arms = {n: [(sft["gold_reward"], rm["skill_vs_ceiling"]) for sft, rm in runs[n]] for n in PRINCIPLE_CHECKS}
-    for i, what in ((0, "SFT gold, "), (1, "RM skill, ")):
-        claim = seed_claim([a[i] for a in arms[2560]], [a[i] for a in arms[0]], "2,560 checks", "no checks")
-        want.append(what + claim["text"])
+    for c, name in zip(CHECKS, ("0 (the default)", "1,280", "2,560", "1,280, and 1,280 fact checks")):
+        held = sum(sft_bar_held(sft) for sft, _ in runs[c])
+        want.append(f"| {name} | {cells(c, '+.2f', lambda s, r: s['gold_reward'])} | {held} of 3 | "
+                    f"{cells(c, '.3f', lambda s, r: r['skill_vs_ceiling'])} | "
+                    f"{cells(c, '.2f', lambda s, r: r['gold_correlation']['spearman'])} |")
 
-    def mean(n, c):
-        return format(sum(sft["gold_components"][c] for sft, _ in runs[n]) / 3, "+.2f")
-    want.append(f"`concise` {mean(2560, 'concise')} against {mean(0, 'concise')}, `harmless` "
-                f"{mean(2560, 'harmless')} against {mean(0, 'harmless')}")
-    gold = seed_claim([a[0] for a in arms[2560]], [a[0] for a in arms[0]], "2,560 checks", "no checks")
+    def claim(c, i, name):
+        get = (lambda sft, rm: sft["gold_reward"]) if i == 0 else (lambda sft, rm: rm["skill_vs_ceiling"])
+        return seed_claim([get(*x) for x in runs[c]], [get(*x) for x in runs[default]], name, "no checks")
+    gold, skill = claim(full, 0, "2,560 checks"), claim(full, 1, "2,560 checks")
+    want += ["SFT gold, " + gold["text"], "RM skill, " + skill["text"],
+             claim(half, 0, "1,280 of each")["text"]]
+
+    def mean(c, k):
+        return format(sum(sft["gold_components"][k] for sft, _ in runs[c]) / 3, "+.2f")
+    want.append(f"`concise` {mean(full, 'concise')} against {mean(default, 'concise')}, `harmless` "
+                f"{mean(full, 'harmless')} against {mean(default, 'harmless')}")
     readme = [f"gold 2,560 checks - no checks = {gold['diff']:+.3f} ± {gold['se']:.3f} over 3 seeds, the SFT bar "
               f"failing at every seed"]
-    assert sum(sft_bar_held(sft) for sft, _ in runs[2560]) == 0 and gold["beats"] and gold["diff"] < 0
+    assert sum(sft_bar_held(sft) for sft, _ in runs[full]) == 0 and gold["beats"] and gold["diff"] < 0
+    assert [sft_bar_held(sft) for sft, _ in runs[default]] == [True] * 3   # the choice: without them, the bar holds
     for doc, quotes in (("lessons/08-future.md", want), ("README.md", readme)):
         text = re.sub(r"\s+", " ", (ROOT / doc).read_text().replace("−", "-"))
         missing = [w.replace("−", "-") for w in quotes if w.replace("−", "-") not in text]
         assert not missing, f"{doc} no longer quotes lessons/results/principle_checks_dev/:\n" + "\n".join(missing)
-    assert [sft_bar_held(sft) for sft, _ in runs[0]] == [True] * 3      # the choice: without them, the bar holds

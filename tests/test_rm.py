@@ -9,7 +9,7 @@ import torch
 import train_rm
 from nano_rlhf.checkpoint import load_checkpoint
 from nano_rlhf.common import UserError, with_preset
-from nano_rlhf.data import left_pad, right_pad
+from nano_rlhf.data import encode_group, fit_groups, group_pairs, left_pad, pairs_of, right_pad
 from nano_rlhf.model import GPTConfig, ValueModel, last_token_values
 
 
@@ -76,19 +76,19 @@ def test_a_data_files_pairs_are_regrouped_as_train_rm_wrote_them():
     # p's comparisons of a, b, c (written together, each sharing a response with those before); then q's pair; then
     # p again with new responses (another group of samples) and a pair that shares one of them
     pairs = [("p", "a", "b"), ("p", "c", "a"), ("p", "b", "c"), ("q", "x", "y"), ("p", "d", "e"), ("p", "e", "a")]
-    groups = train_rm.group_pairs(CharTok(), pairs)
+    groups = group_pairs(CharTok(), pairs)
     assert [g[0] for g in groups] == ["p", "q", "p"]
     assert groups[0][1] == [[97, 0], [98, 0], [99, 0]] and groups[0][2] == [(0, 1), (2, 0), (1, 2)]   # a, b, c once
     assert groups[1][2] == [(0, 1)]
     assert groups[2][1] == [[100, 0], [101, 0], [97, 0]] and groups[2][2] == [(0, 1), (1, 2)]
     decoder = type("T", (), {"decode": lambda self, ids: "".join(map(chr, ids[:-1]))})()
-    assert train_rm.pairs_of(groups, decoder) == pairs                  # nothing lost, nothing reordered
+    assert pairs_of(groups, decoder) == pairs                  # nothing lost, nothing reordered
 
 
 def test_a_response_too_long_for_the_block_leaves_its_group_with_its_comparisons():
     # prompt "p" (1 token) + responses of 2, 5 and 3 tokens in a block of 4: the second goes, and the indices follow
     groups = [("p", [[1, 0], [1, 2, 3, 4, 0], [5, 6, 0]], [(0, 1), (2, 0), (1, 2)])]
-    out, dropped = train_rm.fit_groups(CharTok(), groups, block_size=4)
+    out, dropped = fit_groups(CharTok(), groups, block_size=4)
     assert dropped == 2 and out == [("p", [[1, 0], [5, 6, 0]], [(1, 0)])]
 
 
@@ -171,8 +171,8 @@ def test_rm_limits_pair_metrics_match_a_hand_count():
     p = next(q for q in world.test_prompts if q.fact.kind == "colour")
     right, wrong = " " + world.best_response(p.text).split(". ")[0] + ".", " I do not know. Are you dumb?"
     tok = train_bpe([p.text + right + wrong], 270)
-    groups = [train_rm.encode_group(tok, p.text, [right, wrong], [(0, 1)]),   # one label each way
-              train_rm.encode_group(tok, p.text, [right, wrong], [(1, 0)])]
+    groups = [encode_group(tok, p.text, [right, wrong], [(0, 1)]),   # one label each way
+              encode_group(tok, p.text, [right, wrong], [(1, 0)])]
     m = limits.pair_metrics(world, tok, groups, np.array([1.0, 0.0]), np.array([0.0, 1.0]))   # chosen, rejected
     # the RM prefers `right` both times: agrees with the first label only; gold (right > wrong) does the same
     assert (m["n"], m["val_accuracy"], m["labeler_accuracy"], m["gold_order_accuracy"]) == (2, 0.5, 0.5, 1.0)

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer  # noqa: E402
 from nano_rlhf.common import Timer, run_cli, setup_runtime, with_preset  # noqa: E402
-from nano_rlhf.data import load_preference_jsonl, read_preference_meta, write_preferences  # noqa: E402
+from nano_rlhf.data import load_preference_jsonl, pairs_of, read_preference_meta, write_preferences  # noqa: E402
 from nano_rlhf.evaluate import sample_policy  # noqa: E402
 from nano_rlhf.files import read_json, write_json  # noqa: E402
 from nano_rlhf.stats import over_seeds, seed_claim  # noqa: E402
@@ -75,7 +75,7 @@ def probe_report(world, tok, rm, groups, device, autocast) -> dict:
     """An RM on the probe: train_rm's held-out metrics (accuracy against the labels, against the gold order,
     skill; SEs by prompt), and how often the RM and the labeler prefer the policy's response."""
     rc, rr = train_rm.comparison_scores(rm, tok, groups, device, autocast)
-    pairs = train_rm.pairs_of(groups, tok)
+    pairs = pairs_of(groups, tok)
     policy_chosen = np.array([comps[0][0] == 0 for _, _, comps in groups])
     rm_prefers_policy = np.where(policy_chosen, rc > rr, rr > rc)
     m = train_rm.held_out_metrics(world, pairs, rc, rr, n_boot=200)
@@ -112,7 +112,7 @@ def new_round(r: int, seed: int, previous: Path, pairs: list, args, ids: dict) -
 
     d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(args.out_dir, "sft.pt"), d / "sft.pt")
-    all_pairs = pairs + train_rm.pairs_of(new, tok)
+    all_pairs = pairs + pairs_of(new, tok)
     write_preferences(str(d / "pairs.jsonl"), all_pairs,
                       {"sampler": f"{sft['id']} and the round-{r - 1} policy", "labeler": "simulated human",
                        "iterated_round": r})

@@ -40,7 +40,7 @@ import train_sft  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer  # noqa: E402
 from nano_rlhf.common import Timer, run_cli, setup_runtime, with_preset  # noqa: E402
 from nano_rlhf.constitution import PRINCIPLES  # noqa: E402
-from nano_rlhf.data import write_preferences  # noqa: E402
+from nano_rlhf.data import pairs_of, write_preferences  # noqa: E402
 from nano_rlhf.files import read_json, write_json  # noqa: E402
 from nano_rlhf.evaluate import ai_label_agreement  # noqa: E402
 from nano_rlhf.judge import AILabeler, fit_weights, fraction_labeler  # noqa: E402
@@ -169,11 +169,11 @@ def pseudo_file(chain: Chain, groups: list, teacher_dir: Path, threshold: float,
         if kept:
             pseudo.append((p, ids, kept))
     teacher = load_checkpoint(str(teacher_dir / "rm.pt"), "rm")["id"]
-    pairs = train_rm.pairs_of(human + pseudo, chain.tok)
+    pairs = pairs_of(human + pseudo, chain.tok)
     write_preferences(str(path), pairs, {"sampler": chain.sft["id"], "world_seed": chain.world.seed,
                                          "labeler": f"simulated human, and RM {teacher} where P >= {threshold:g}",
                                          "n_prompts": len(human) + len(pseudo)})
-    pseudo_pairs = train_rm.pairs_of(pseudo, chain.tok)
+    pseudo_pairs = pairs_of(pseudo, chain.tok)
     golds = np.array([[chain.world.gold_reward(p, t).total for t in (c, r)] for p, c, r in pseudo_pairs])
     strict = golds[:, 0] != golds[:, 1] if len(golds) else np.zeros(0, bool)
     return {"human_pairs": len(pairs) - len(pseudo_pairs), "pseudo_pairs": len(pseudo_pairs),
@@ -184,7 +184,7 @@ def pseudo_file(chain: Chain, groups: list, teacher_dir: Path, threshold: float,
 def dev_skill(chain: Chain, rm_dir: Path, groups: list) -> float:
     """An RM's skill on human-labelled dev pairs (train_rm's report on the dev split): what t is chosen by."""
     rc, rr = train_rm.comparison_scores(chain.rm(rm_dir), chain.tok, groups, chain.device, chain.autocast)
-    return train_rm.held_out_metrics(chain.world, train_rm.pairs_of(groups, chain.tok), rc, rr, 200)[
+    return train_rm.held_out_metrics(chain.world, pairs_of(groups, chain.tok), rc, rr, 200)[
         "skill_vs_ceiling"]
 
 
@@ -264,9 +264,9 @@ def judge_report(chain: Chain, args) -> dict:
     """The judge (equal weights, and weights fitted on 500 human-labelled training pairs) on the held-out pairs
     train_rm.py reports on (two SFT samples of an --eval-split prompt, labelled by the human; seed 0's)."""
     n_val, n_fit = chain.rm_cfg.n_val_pairs, 50 if args.quick else 500
-    held = train_rm.pairs_of(chain.sample([p.text for p in chain.world.split(args.eval_split)], n_val, 2,
+    held = pairs_of(chain.sample([p.text for p in chain.world.split(args.eval_split)], n_val, 2,
                                           eval_seed(args.eval_split, 1), None), chain.tok)
-    fit = train_rm.pairs_of(chain.sample([p.text for p in chain.world.train_prompts], n_fit, 2, 3, None), chain.tok)
+    fit = pairs_of(chain.sample([p.text for p in chain.world.train_prompts], n_fit, 2, 3, None), chain.tok)
     judge = chain.judge()
     gold = np.array([[chain.world.gold_reward(p, t).total for t in (c, r)] for p, c, r in held])
     strict = gold[:, 0] != gold[:, 1]

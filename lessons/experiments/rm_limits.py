@@ -34,6 +34,7 @@ import train_rm  # noqa: E402
 from nano_rlhf.checkpoint import build_policy, build_value_model, load_sft_and_rm, load_tokenizer  # noqa: E402
 from nano_rlhf.common import (ArgumentParser, Timer, cosine_lr, make_optimizer, run_cli, set_lr,  # noqa: E402
                               setup_runtime)
+from nano_rlhf.data import encode_group, fit_groups, pairs_of  # noqa: E402
 from nano_rlhf.world import ANSWERS, STYLES, World, eval_seed  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def parse_args(argv):
 
 def pair_metrics(world, tok, groups, rc, rr) -> dict:
     """train_rm.py's held-out report (accuracy, ceiling, skill, gold order) for these pairs, and their number."""
-    pairs = train_rm.pairs_of(groups, tok)
+    pairs = pairs_of(groups, tok)
     return {"n": len(pairs), **train_rm.held_out_metrics(world, pairs, rc, rr)}
 
 
@@ -67,7 +68,7 @@ def corpus_pairs(world, tok, prompts, n: int, seed: int):
         a, b = world.sample_response(prompt, rng), world.sample_response(prompt, rng)
         if a != b:
             pick = world.label(prompt.text, a, b, label_rng)
-            groups.append(train_rm.encode_group(tok, prompt.text, [a, b], [(0, 1) if pick == 0 else (1, 0)]))
+            groups.append(encode_group(tok, prompt.text, [a, b], [(0, 1) if pick == 0 else (1, 0)]))
     return groups
 
 
@@ -91,7 +92,7 @@ def response_kind(world, prompt: str, response: str) -> str:
 def by_pair_kind(world, tok, groups, rc, rr) -> dict:
     """Gold-order accuracy of the RM per pair group (gold ties left out): {group: (n, accuracy)}."""
     hits = {}
-    for (p, c, r), x, y in zip(train_rm.pairs_of(groups, tok), rc, rr):
+    for (p, c, r), x, y in zip(pairs_of(groups, tok), rc, rr):
         gc, gr = world.gold_reward(p, c).total, world.gold_reward(p, r).total
         if gc != gr:
             kinds = {response_kind(world, p, c), response_kind(world, p, r)}
@@ -115,7 +116,7 @@ def fact_probe(rm, tok, world, prompts, device, autocast) -> dict:
         cands = candidates(fact)
         responses = [" " + world.answer_sentence(fact, a, 0) for a in cands]
         comparisons = [(i, 0) for i in range(len(cands))]     # "chosen" i: the scores come back in candidate order
-        group = train_rm.encode_group(tok, prompt.text, responses, comparisons)
+        group = encode_group(tok, prompt.text, responses, comparisons)
         scores, _ = train_rm.comparison_rewards(rm, tok, [group], device, autocast)
         top.setdefault(fact.kind, []).append(cands[int(scores.argmax())] == fact.answer)
         chance[fact.kind] = 1 / len(cands)
@@ -140,7 +141,7 @@ def train_on_focused_pairs(sft, tok, world, steps: int, device, autocast, seed: 
                        [fact.answer, rng.choice([a for a in candidates(fact) if a != fact.answer])])
             pair = [" " + world.answer_sentence(fact, a, style) for a in answers]
             pick = world.label(prompt.text, pair[0], pair[1], label_rng)
-            groups.append(train_rm.encode_group(tok, prompt.text, pair, [(0, 1) if pick == 0 else (1, 0)]))
+            groups.append(encode_group(tok, prompt.text, pair, [(0, 1) if pick == 0 else (1, 0)]))
         set_lr(opt, cosine_lr(step, steps, 1e-3, min(20, steps // 5)))
         loss = train_rm.bt_loss(*train_rm.comparison_rewards(rm, tok, groups, device, autocast))
         opt.zero_grad(set_to_none=True)
@@ -167,7 +168,7 @@ def main(args) -> dict:
                                                 eval_seed(args.eval_split, args.seed + 1))
     sft_scores = train_rm.comparison_scores(rm, tok, sft_groups, device, autocast)
     cor_groups = corpus_pairs(world, tok, split, n_pairs, eval_seed(args.eval_split, args.seed + 5))
-    cor_groups, _ = train_rm.fit_groups(tok, cor_groups, policy.cfg.block_size)   # a long corpus draw may not fit
+    cor_groups, _ = fit_groups(tok, cor_groups, policy.cfg.block_size)   # a long corpus draw may not fit
     out["split"] = args.eval_split
     out["pairs"] = {"SFT samples": pair_metrics(world, tok, sft_groups, *sft_scores),
                     "corpus draws": pair_metrics(world, tok, cor_groups,
