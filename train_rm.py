@@ -217,8 +217,10 @@ def build_labeler(cfg, world, policy, tok, sft, device, autocast):
         return (human if cfg.label_fraction == 1 else fraction_labeler(human, None, cfg.label_fraction, cfg.seed),
                 None, [])
     if not sft["config"].get("principle_checks"):
+        ai = f"{cfg.out_dir.rstrip('/')}_ai"   # its own folder: the checks are not in the default chain (lesson 8)
         raise UserError(f"the AI labeler is the SFT model judging by its constitution, and {cfg.out_dir}/sft.pt was "
-                        "trained without its lessons: run python train_sft.py --principle-checks 2560 (lesson 8)")
+                        f"trained without its lessons: run python train_sft.py --principle-checks 2560 --out-dir {ai}, "
+                        f"then this command with --out-dir {ai} (lesson 8)")
     judge, fitted = AILabeler(policy, tok, device, autocast), []
     if cfg.judge_fit:          # one human-labelled pair on each of judge_fit more prompts, its own sampling seed
         fitted, _ = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts], cfg.judge_fit, 2,

@@ -259,7 +259,9 @@ def test_no_judge_without_its_lessons(chain_dir, tmp_path):
     import train_rm
     from nano_rlhf.common import UserError, with_preset
     shutil.copyfile(chain_dir / "sft.pt", tmp_path / "sft.pt")
-    with pytest.raises(UserError, match="--principle-checks"):
+    ai = f"{tmp_path}_ai"                            # a folder of its own: the default chain keeps its sft.pt
+    with pytest.raises(UserError, match=f"--principle-checks 2560 --out-dir {ai}, then this command with --out-dir "
+                                        f"{ai} "):
         train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(tmp_path), labeler="ai"))
 
 
