@@ -4,6 +4,7 @@
     python train_rm.py --preset test       # seconds, for tests
     python train_rm.py --data prefs.jsonl  # your own {"prompt", "chosen", "rejected"} lines
     python train_rm.py --resume            # continue an interrupted run from its last held-out accuracy point
+    python train_rm.py --labeler ai --judge out/judge/sft.pt   # AI feedback: a fine-tune of sft.pt labels (lesson 8)
     torchrun --standalone --nproc_per_node 2 train_rm.py   # data parallel: each rank samples, then trains on, a slice
 
 Preference data the InstructGPT way: for each training prompt, sample K responses from the SFT model (plain
@@ -30,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf import distributed, resume
-from nano_rlhf.checkpoint import build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint
+from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint,
+                                  tokenizer_id)
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import (fit_groups, group_pairs, load_preference_jsonl, pairs_of, read_preference_meta, right_pad,
@@ -78,6 +80,9 @@ class Config:
                               "labels them)", choices=["drop", "ai"])
     judge_fit: int = field(0, "human-labelled pairs (extra prompts, in the label budget) on which to fit the "
                               "judge's weights by logistic regression; 0: equal weights", ge=0, le=MAX_FIT_PAIRS)
+    judge: str = field("", "the AI labeler's checkpoint: the SFT model taught its constitution by a fine-tune "
+                           "(train_sft.py --init <out-dir>/sft.pt --principle-checks 2560 ...; lesson 8); empty: "
+                           "<out-dir>/sft.pt judges", path="file")
     # optimisation
     epochs: int = field(2, "passes over the pairs (the RM overfits quickly: one or two)", ge=1, le=10**4)
     resume: bool = field(False, "continue an interrupted run from <out_dir>/rm_state.pt (written at every held-out "
@@ -110,6 +115,8 @@ class Config:
             out.append("--rest ai labels what --label-fraction leaves, and --label-fraction 1 leaves nothing")
         if self.judge_fit and not judged:
             out.append("--judge-fit fits the AI labeler's weights: use it with --labeler ai or --rest ai")
+        if self.judge and not judged:
+            out.append("--judge is the AI labeler: use it with --labeler ai or --rest ai")
         return out
 
 
@@ -216,12 +223,10 @@ def build_labeler(cfg, world, policy, tok, sft, device, autocast):
     if cfg.labeler == "human" and cfg.rest == "drop":
         return (human if cfg.label_fraction == 1 else fraction_labeler(human, None, cfg.label_fraction, cfg.seed),
                 None, [])
-    if not sft["config"].get("principle_checks"):
-        ai = f"{cfg.out_dir.rstrip('/')}_ai"   # its own folder: the checks are not in the default chain (lesson 8)
-        raise UserError(f"the AI labeler is the SFT model judging by its constitution, and {cfg.out_dir}/sft.pt was "
-                        f"trained without its lessons: run python train_sft.py --principle-checks 2560 --out-dir {ai}, "
-                        f"then this command with --out-dir {ai} (lesson 8)")
-    judge, fitted = AILabeler(policy, tok, device, autocast), []
+    judge_ckpt, judge_model = judge_checkpoint(cfg, sft), policy
+    if judge_ckpt is not sft:      # a judge of its own; the RM and every later stage keep the untouched SFT model
+        judge_model = build_policy(judge_ckpt, device).eval()
+    judge, fitted = AILabeler(judge_model, tok, device, autocast, checkpoint_id=judge_ckpt["id"]), []
     if cfg.judge_fit:          # one human-labelled pair on each of judge_fit more prompts, its own sampling seed
         fitted, _ = sample_comparisons(policy, tok, world, [p.text for p in world.train_prompts], cfg.judge_fit, 2,
                                        cfg.temperature, sft["config"]["max_new_tokens"], device, autocast,
@@ -238,10 +243,31 @@ def build_labeler(cfg, world, policy, tok, sft, device, autocast):
     return fraction_labeler(human, judge, cfg.label_fraction, cfg.seed), judge, fitted
 
 
+def judge_checkpoint(cfg, sft: dict) -> dict:
+    """The AI labeler's SFT checkpoint: --judge (a fine-tune of this very sft.pt, taught the principle checks) or
+    sft.pt itself if it was trained with them; otherwise a one-line error naming the fine-tune to run."""
+    out = cfg.out_dir.rstrip("/")
+    make = (f"python train_sft.py --init {out}/sft.pt --principle-checks 2560 --max-steps 400 --warmup-steps 20 "
+            f"--lr 1e-3 --out-dir {out}/judge")
+    if not cfg.judge:
+        if not sft["config"].get("principle_checks"):
+            raise UserError(f"the AI labeler is an SFT model judging by its constitution, and {out}/sft.pt was "
+                            f"trained without its lessons: run {make}, then add --judge {out}/judge/sft.pt "
+                            "(lesson 8)")
+        return sft
+    judge = load_checkpoint(cfg.judge, "sft")
+    if judge["parents"].get("init") != sft["id"] or tokenizer_id(judge["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
+        raise UserError(f"--judge {cfg.judge} is not a fine-tune of {out}/sft.pt (the model whose samples it judges): "
+                        f"run {make}")
+    if not judge["config"].get("principle_checks"):
+        raise UserError(f"--judge {cfg.judge} was trained without the principle checks: run {make}")
+    return judge
+
+
 def labeler_name(cfg, judge) -> str:
     """Who labelled the pairs, in words (preferences.meta.json; the RM's config has the flags)."""
     human = f"simulated human (World.label, Bradley-Terry tau {LABELER_TEMPERATURE})"
-    ai = (f"AI judge (the SFT model by nano_rlhf/constitution.py, "
+    ai = (f"AI judge ({'the fine-tune ' + cfg.judge if cfg.judge else 'the SFT model'} by nano_rlhf/constitution.py, "
           f"{'weights fitted on %d human pairs' % cfg.judge_fit if cfg.judge_fit else 'equal weights'})")
     if cfg.labeler == "ai":
         return ai
@@ -500,8 +526,9 @@ def main(cfg: Config) -> dict:
     # ------------------------------------------------------------------------------------------------------------
     # Save
     summary["wall_seconds"] = timer()
+    parents = {"sft": sft["id"], **({"judge": judge.checkpoint_id} if judge else {})}   # the judge: who labelled
     ckpt = save_checkpoint(f"{cfg.out_dir}/rm.pt", stage="rm", model=rm, tokenizer=tok, config=cfg,
-                           metrics=summary, parents={"sft": sft["id"]}, reward_norm={"gain": gain, "bias": bias})
+                           metrics=summary, parents=parents, reward_norm={"gain": gain, "bias": bias})
     # the pairs, for DPO and other tools; the sidecar says which model sampled them (DPO's reference must be it)
     source = data_meta or {}
     write_preferences(f"{cfg.out_dir}/preferences.jsonl", train_pairs, {

@@ -100,8 +100,9 @@ class AILabeler:
     over every pair of the texts. It draws nothing from rng (the label is the more likely response; an exact tie
     goes to the first), so the human's labels of the other prompts are the same with or without it."""
 
-    def __init__(self, judge, tok, device, autocast, weights=None):
+    def __init__(self, judge, tok, device, autocast, weights=None, checkpoint_id=None):
         self.judge, self.tok, self.device, self.autocast = judge, tok, device, autocast
+        self.checkpoint_id = checkpoint_id           # the judge's sft.pt, recorded among the RM's parents
         self.weights = equal_weights() if weights is None else weights
         self.pairs, self.seconds = 0, 0.0            # what it cost: seconds per 1,000 pairs in the RM's summary
 

@@ -259,10 +259,43 @@ def test_no_judge_without_its_lessons(chain_dir, tmp_path):
     import train_rm
     from nano_rlhf.common import UserError, with_preset
     shutil.copyfile(chain_dir / "sft.pt", tmp_path / "sft.pt")
-    ai = f"{tmp_path}_ai"                            # a folder of its own: the default chain keeps its sft.pt
-    with pytest.raises(UserError, match=f"--principle-checks 2560 --out-dir {ai}, then this command with --out-dir "
-                                        f"{ai} "):
+    with pytest.raises(UserError, match=f"run python train_sft.py --init {tmp_path}/sft.pt --principle-checks 2560 "
+                                        f".* --out-dir {tmp_path}/judge, then add --judge {tmp_path}/judge/sft.pt"):
         train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(tmp_path), labeler="ai"))
+
+
+@pytest.mark.requires_solutions
+def test_a_judge_of_its_own_labels_for_the_untouched_sft_model(chain_dir, tmp_path):
+    """--judge: a fine-tune of sft.pt taught the principle checks labels the pairs, while the RM samples with and
+    starts from the untouched sft.pt and records both; a judge of another SFT model or one without the checks, or
+    --judge without an AI labeler, is one line."""
+    import json
+    import shutil
+    import train_rm
+    import train_sft
+    from nano_rlhf.checkpoint import load_checkpoint
+    from nano_rlhf.common import UserError, with_preset
+    shutil.copyfile(chain_dir / "sft.pt", tmp_path / "sft.pt")
+
+    def fine_tune(name, init, checks):
+        train_sft.main(with_preset(train_sft.Config, train_sft.PRESETS, "test", out_dir=str(tmp_path / name),
+                                   init=str(init), principle_checks=checks, max_steps=10, eval_samples=8))
+        return str(tmp_path / name / "sft.pt")
+
+    def rm(**flags):
+        return train_rm.main(with_preset(train_rm.Config, train_rm.PRESETS, "test", out_dir=str(tmp_path), **flags))
+    judge = fine_tune("judge", tmp_path / "sft.pt", 64)
+    summary = rm(labeler="ai", judge=judge)
+    sft, ckpt = load_checkpoint(str(tmp_path / "sft.pt"), "sft"), load_checkpoint(str(tmp_path / "rm.pt"), "rm")
+    assert ckpt["parents"] == {"sft": sft["id"], "judge": load_checkpoint(judge, "sft")["id"]}
+    assert summary["labels"]["ai"] == summary["n_pairs"] > 0 and 0 <= summary["ai_labels"]["vs_gold"] <= 1
+    assert f"the fine-tune {judge}" in json.loads((tmp_path / "preferences.meta.json").read_text())["labeler"]
+    for bad, why in ((fine_tune("plain", tmp_path / "sft.pt", 0), "trained without the principle checks"),
+                     (fine_tune("other", judge, 64), "is not a fine-tune of")):     # a grandchild of sft.pt
+        with pytest.raises(UserError, match=why):
+            rm(labeler="ai", judge=bad)
+    with pytest.raises(UserError, match="--judge is the AI labeler"):
+        rm(judge=judge)
 
 
 @pytest.fixture(scope="module")
