@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from nano_rlhf import distributed, resume
-from nano_rlhf.checkpoint import (build_policy, build_value_model, load_checkpoint, load_tokenizer, save_checkpoint,
-                                  tokenizer_id)
+from nano_rlhf.checkpoint import (build_policy, build_value_model, check_parent, load_checkpoint, load_tokenizer,
+                                  save_checkpoint)
 from nano_rlhf.common import (Phases, Timer, UserError, check_finite, check_finite_weights, cosine_lr, device_problem,
                               field, make_optimizer, parse_config, run_cli, set_lr, setup_run, warn)
 from nano_rlhf.data import (fit_groups, group_pairs, load_preference_jsonl, pairs_of, read_preference_meta, right_pad,
@@ -256,9 +256,8 @@ def judge_checkpoint(cfg, sft: dict) -> dict:
                             "(lesson 8)")
         return sft
     judge = load_checkpoint(cfg.judge, "sft")
-    if judge["parents"].get("init") != sft["id"] or tokenizer_id(judge["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"--judge {cfg.judge} is not a fine-tune of {out}/sft.pt (the model whose samples it judges): "
-                        f"run {make}")
+    check_parent(judge, sft, f"--judge {cfg.judge}", f"{out}/sft.pt (the model whose samples it judges)", key="init",
+                 redo=make)
     if not judge["config"].get("principle_checks"):
         raise UserError(f"--judge {cfg.judge} was trained without the principle checks: run {make}")
     return judge

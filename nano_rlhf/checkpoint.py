@@ -173,14 +173,15 @@ def load_sft_and_rm(out_dir: str) -> tuple[dict, dict]:
     return sft, rm
 
 
-def check_parent(child: dict, sft: dict, child_path: str, sft_path: str):
-    """The child checkpoint was built from this SFT checkpoint (its recorded parent), or a one-line error."""
+def check_parent(child: dict, sft: dict, child_path: str, sft_path: str, key: str = "sft", redo: str = ""):
+    """The child checkpoint was built from this SFT checkpoint (its recorded parent `key`: "sft", or "init" for an
+    SFT fine-tune), or a one-line error ending in what to re-run (`redo`; by default the child's own stage)."""
+    redo = redo or f"`{MAKES[child['stage']]}` on this SFT checkpoint"
     if tokenizer_id(child["tokenizer"]) != tokenizer_id(sft["tokenizer"]):
-        raise UserError(f"{child_path} was built on a different tokenizer than {sft_path}: "
-                        f"re-run `{MAKES[child['stage']]}` on this SFT checkpoint")
-    if child["parents"].get("sft") != sft["id"]:
-        raise UserError(f"{child_path} was built from another SFT model (id {child['parents'].get('sft')}) than "
-                        f"{sft_path} (id {sft['id']}): re-run `{MAKES[child['stage']]}` on this SFT checkpoint")
+        raise UserError(f"{child_path} was built on a different tokenizer than {sft_path}: re-run {redo}")
+    if child["parents"].get(key) != sft["id"]:
+        raise UserError(f"{child_path} was built from another SFT model (id {child['parents'].get(key)}) than "
+                        f"{sft_path} (id {sft['id']}): re-run {redo}")
 
 
 def build_policy(ckpt: dict, device) -> GPT:

@@ -429,8 +429,7 @@ def test_the_committed_default_chain_meets_its_bars(results):
     best, 2.5 SE)) and ends its answers; the RM's skill is at least 0.75 and its Spearman with gold at least 0.6;
     PPO closes at least 50% of the SFT-to-best gap at a KL of at most 10 nats."""
     sft, rm, ppo = results["sft"], results["rm"], results["ppo"]
-    gap = sft["gold_reward_best"] - sft["corpus_gold_reward"]
-    assert abs(sft["gold_reward"] - sft["corpus_gold_reward"]) <= max(0.1 * gap, 2.5 * sft["gold_reward_se"])
+    assert sft_bar_held(sft)
     assert sft["eos_rate"] >= 0.95
     assert rm["skill_vs_ceiling"] >= 0.75
     assert rm["gold_correlation"]["spearman"] >= 0.6

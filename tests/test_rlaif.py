@@ -291,7 +291,7 @@ def test_a_judge_of_its_own_labels_for_the_untouched_sft_model(chain_dir, tmp_pa
     assert summary["labels"]["ai"] == summary["n_pairs"] > 0 and 0 <= summary["ai_labels"]["vs_gold"] <= 1
     assert f"the fine-tune {judge}" in json.loads((tmp_path / "preferences.meta.json").read_text())["labeler"]
     for bad, why in ((fine_tune("plain", tmp_path / "sft.pt", 0), "trained without the principle checks"),
-                     (fine_tune("other", judge, 64), "is not a fine-tune of")):     # a grandchild of sft.pt
+                     (fine_tune("other", judge, 64), "was built from another SFT model")):   # a grandchild of sft.pt
         with pytest.raises(UserError, match=why):
             rm(labeler="ai", judge=bad)
     with pytest.raises(UserError, match="--judge is the AI labeler"):
